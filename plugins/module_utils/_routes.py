@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pure, I/O-free route planning for ``hostgw_route``: validation, the L2 check and the diff.
+
+Kernel state comes in as plain ``KRoute``/``KAddr`` tuples read by the netlink seam
+(``_netlink``); what to change goes out as a ``RouteChanges``. Everything is O(N).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import namedtuple
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+#: Route protocol number that marks routes owned by hostgw (``ip route ... proto 244``).
+DEFAULT_PROTO = 244
+#: Kernel default metrics when none is given.
+DEFAULT_METRIC = {4: 0, 6: 1024}
+
+# A route as read from the kernel (main table). dest is canonical 'net/len'; via may be None.
+KRoute = namedtuple('KRoute', 'family dest via oif proto metric rtype')
+# An address on a link: address text, prefix length, link index, family.
+KAddr = namedtuple('KAddr', 'index family address prefixlen')
+# A wanted route after validation.
+WRoute = namedtuple('WRoute', 'family dest via metric host')
+
+
+class RouteError(Exception):
+    """Invalid input or an unsafe change; ``errors`` lists each problem (naming peer and value)."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super(RouteError, self).__init__('; '.join(self.errors))
+
+
+class RouteChanges:
+    def __init__(self):
+        self.add = []        # WRoute
+        self.replace = []    # (KRoute old, WRoute new)
+        self.delete = []     # KRoute
+        self.unchanged = 0
+        self.skipped = []    # WRoute whose next hop is this host itself
+
+    @property
+    def changed(self):
+        return bool(self.add or self.replace or self.delete)
+
+
+def route_line(family, dest, via, dev, proto, metric):
+    """Human-readable route, like ``ip route`` prints it."""
+    line = '%s via %s dev %s proto %s' % (dest, via, dev, proto)
+    if metric is not None and metric != DEFAULT_METRIC[family]:
+        line += ' metric %d' % metric
+    return line
+
+
+def _label(entry, index):
+    host = entry.get('host') if isinstance(entry, dict) else None
+    return 'peer %s' % host if host else 'routes[%d]' % index
+
+
+def parse_wanted(entries, metric=None):
+    """Validate the ``routes`` option. Returns a list of ``WRoute`` (deduplicated, input order)."""
+    errors = []
+    wanted = []
+    by_dest = {}
+    for i, entry in enumerate(entries or []):
+        label = _label(entry, i)
+        if not isinstance(entry, dict):
+            errors.append('%s: %r is not a dict with dest and via' % (label, entry))
+            continue
+        dest_text = entry.get('dest')
+        via_text = entry.get('via')
+        try:
+            dest = ipaddress.ip_network(str(dest_text).strip(), strict=True)
+        except ValueError:
+            errors.append('%s: dest %r is not a network address in CIDR form' % (label, dest_text))
+            continue
+        try:
+            via = ipaddress.ip_address(str(via_text).strip())
+        except ValueError:
+            errors.append('%s: via %r is not an IP address' % (label, via_text))
+            continue
+        if dest.version != via.version:
+            errors.append('%s: dest %s is IPv%d but via %s is IPv%d' % (label, dest, dest.version, via, via.version))
+            continue
+        if via in dest:
+            errors.append('%s: next hop %s lies inside its own destination %s' % (label, via, dest))
+            continue
+        m = DEFAULT_METRIC[dest.version] if metric is None else int(metric)
+        w = WRoute(dest.version, str(dest), str(via), m, entry.get('host'))
+        prev = by_dest.get(w.dest)
+        if prev is not None:
+            if prev.via != w.via:
+                errors.append('%s: dest %s is wanted via both %s%s and %s' % (
+                    label, w.dest, prev.via, ' (peer %s)' % prev.host if prev.host else '', w.via))
+            continue
+        by_dest[w.dest] = w
+        wanted.append(w)
+    if errors:
+        raise RouteError(errors)
+    return wanted
+
+
+def check_next_hops(wanted, addrs, dev_index, dev_name):
+    """The L2 check host-gw depends on. Returns (routes to install, routes skipped because the next hop is us).
+
+    Every next hop must be on-link on the uplink: inside a prefix of an address on ``dev`` (or IPv6
+    link-local). A next hop that is one of this host's own addresses means the route is this host's own
+    subnet: it is skipped, never installed. Raises ``RouteError`` naming each off-link peer.
+    """
+    local = set()
+    onlink = {4: [], 6: []}
+    for a in addrs:
+        ip = ipaddress.ip_address(a.address)
+        local.add(ip)
+        if a.index == dev_index:
+            onlink[ip.version].append(ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network)
+    keep, skipped, errors = [], [], []
+    for w in wanted:
+        via = ipaddress.ip_address(w.via)
+        if via in local:
+            skipped.append(w)
+            continue
+        if w.family == 6 and via.is_link_local:
+            keep.append(w)
+            continue
+        if not any(via in net for net in onlink[w.family]):
+            nets = ', '.join(str(n) for n in onlink[w.family]) or 'no IPv%d address' % w.family
+            errors.append('%s: next hop %s for %s is not on-link on %s (%s): host-gw needs every node on one L2 segment'
+                          % ('peer %s' % w.host if w.host else 'route', w.via, w.dest, dev_name, nets))
+            continue
+        keep.append(w)
+    if errors:
+        raise RouteError(errors)
+    return keep, skipped
+
+
+def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True):
+    """Compare wanted routes with the kernel's main table.
+
+    ``existing``: every ``KRoute`` of the main table (both families). Owned routes carry ``proto``.
+    A foreign route (any other protocol) on a wanted destination is a conflict: ``RouteError`` naming it;
+    foreign routes are otherwise never touched. With ``purge``, owned routes not wanted are deleted.
+    """
+    by_dest = {}
+    for r in existing:
+        by_dest.setdefault(r.dest, []).append(r)
+    changes = RouteChanges()
+    errors = []
+    wanted_dests = set()
+    for w in wanted:
+        wanted_dests.add(w.dest)
+        routes = by_dest.get(w.dest, ())
+        foreign = [r for r in routes if r.proto != proto]
+        if foreign:
+            errors.append('%s: destination %s is held by a route hostgw does not own (%s); remove it or change the plan'
+                          % ('peer %s' % w.host if w.host else 'route', w.dest,
+                             '; '.join(describe_kroute(r) for r in foreign)))
+            continue
+        owned = [r for r in routes if r.proto == proto]
+        exact = [r for r in owned if r.via == w.via and r.oif == dev_index and r.metric == w.metric and r.rtype == 1]
+        if exact:
+            changes.unchanged += 1
+            changes.delete.extend(r for r in owned if r is not exact[0])
+            continue
+        same_slot = [r for r in owned if r.metric == w.metric]
+        if same_slot:
+            changes.replace.append((same_slot[0], w))
+            changes.delete.extend(r for r in owned if r is not same_slot[0])
+        else:
+            changes.add.append(w)
+            changes.delete.extend(owned)
+    if errors:
+        raise RouteError(errors)
+    if purge:
+        for dest, routes in by_dest.items():
+            if dest not in wanted_dests:
+                changes.delete.extend(r for r in routes if r.proto == proto)
+    return changes
+
+
+def describe_kroute(r, names=None):
+    dev = (names or {}).get(r.oif, 'if%s' % r.oif if r.oif is not None else '?')
+    parts = [r.dest]
+    if r.rtype not in (None, 1):
+        parts.insert(0, {6: 'blackhole', 7: 'unreachable', 8: 'prohibit'}.get(r.rtype, 'type %d' % r.rtype))
+    if r.via:
+        parts.append('via %s' % r.via)
+    parts.append('dev %s' % dev)
+    parts.append('proto %s' % r.proto)
+    parts.append('metric %s' % r.metric)
+    return ' '.join(parts)
+
+
+def owned_lines(existing, proto, names):
+    """Sorted human-readable lines of the routes hostgw owns (for --diff)."""
+    return sorted(route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric)
+                  for r in existing if r.proto == proto)
+
+
+def after_lines(existing, changes, dev_name, proto, names):
+    """The owned routes once ``changes`` are applied (for --diff)."""
+    gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace)
+    lines = [route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric)
+             for r in existing if r.proto == proto and id(r) not in gone]
+    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric) for w in changes.add)
+    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric) for _old, w in changes.replace)
+    return sorted(lines)
