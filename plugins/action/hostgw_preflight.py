@@ -1,0 +1,49 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of ``hostgw.network.hostgw_preflight``: check the whole mesh from gathered facts. No host is contacted."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+ARGUMENT_SPEC = dict(
+    plan=dict(type='dict', required=True),
+    bridge=dict(type='str', default='cni0'),
+    proto=dict(type='int', default=244),
+    facts_var=dict(type='str', default='hostgw_host'),
+    iface_var=dict(type='str', default='hostgw_iface'),
+)
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super(ActionModule, self).run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        hostvars = task_vars.get('hostvars') or {}
+        plan = args['plan']
+        facts, ifaces = {}, {}
+        for name in task_vars.get('ansible_play_hosts') or []:
+            if name not in plan.get('hosts', {}):
+                continue
+            hv = hostvars[name]
+            facts[name] = hv.get(args['facts_var']) or {}
+            ifaces[name] = hv.get(args['iface_var']) or None
+        try:
+            hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'])
+        except PreflightError as e:
+            raise AnsibleActionFail('hostgw pre-flight: ' + '; '.join(e.errors), result=dict(errors=e.errors))
+        result.update(changed=False, ansible_facts=dict(hostgw_preflight=dict(hosts=hosts)),
+                      msg='pre-flight passed for %d hosts' % len(hosts))
+        return result

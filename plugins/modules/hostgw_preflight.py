@@ -1,0 +1,95 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# This file only documents the action plugin of the same name: the work runs on the controller.
+
+from __future__ import annotations
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r'''
+module: hostgw_preflight
+short_description: Check a whole host-gw mesh on the controller before any node is changed
+version_added: 0.1.0
+description:
+  - Checks the plan of M(hostgw.network.hostgw_subnet) against the facts M(hostgw.network.hostgw_facts) gathered on
+    every node of the play, on the controller, in one call (use C(run_once=true)), and fails listing every problem
+    with the host and value named.
+  - Checks that each node IP is an address of its node and on the uplink (C(hostgw_iface) if set), that every
+    peer's node IP is on-link on each node's uplink (host-gw cannot cross routers, which Flannel never checks), that
+    no node address and no foreign route lies inside the cluster network, and that the bridge name is free or a bridge
+    and is not the uplink.
+  - Gives every host the fact C(hostgw_preflight.hosts[<host>]) with its C(uplink) and the uplink's C(mtu).
+author:
+  - hostgw contributors
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.conn
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  check_mode:
+    support: full
+    details: Changes nothing anywhere.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+  action:
+    support: full
+  async:
+    support: none
+  become:
+    support: none
+  bypass_host_loop:
+    support: none
+  connection:
+    support: none
+  delegation:
+    support: none
+options:
+  plan:
+    description: The plan, C(hostgw_plan) as M(hostgw.network.hostgw_subnet) returns it.
+    type: dict
+    required: true
+  bridge:
+    description: Name of the pods' bridge.
+    type: str
+    default: cni0
+  proto:
+    description: Route protocol number of routes hostgw owns (they are not foreign).
+    type: int
+    default: 244
+  facts_var:
+    description: Host variable holding each node's facts from M(hostgw.network.hostgw_facts).
+    type: str
+    default: hostgw_host
+  iface_var:
+    description: Host variable naming a node's uplink, when set.
+    type: str
+    default: hostgw_iface
+seealso:
+  - module: hostgw.network.hostgw_subnet
+  - module: hostgw.network.hostgw_facts
+'''
+
+EXAMPLES = r'''
+- name: Check the mesh before changing any node
+  hostgw.network.hostgw_preflight:
+    plan: "{{ hostgw_plan }}"
+    bridge: cni0
+  run_once: true
+'''
+
+RETURN = r'''
+ansible_facts:
+  description: Facts given to every host of the play.
+  returned: success
+  type: dict
+  contains:
+    hostgw_preflight:
+      description: Per checked host (C(hosts)), its C(uplink) and the uplink's C(mtu).
+      type: dict
+      sample: {hosts: {host1: {uplink: eth0, mtu: 1500}}}
+'''
