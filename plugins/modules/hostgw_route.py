@@ -23,7 +23,7 @@ description:
   - Checks host-gw's hard requirement before changing anything, that every next hop must be on-link on the uplink
     (inside the prefix of an address of O(dev), or IPv6 link-local). Otherwise the module fails naming the peer.
   - A route whose next hop is an address of this host (the host's own subnet) is never installed; it is reported
-    in RV(skipped). So the same O(routes) list can be given to every node of the mesh.
+    in RV(own_subnets). So the same O(routes) list can be given to every node of the mesh.
 author:
   - hostgw contributors
 extends_documentation_fragment:
@@ -137,7 +137,7 @@ unchanged:
   returned: always
   type: int
   sample: 11
-skipped:
+own_subnets:
   description: Destinations not installed because their next hop is an address of this host (its own subnet).
   returned: always
   type: list
@@ -155,6 +155,7 @@ proto:
   sample: 244
 '''
 
+import ipaddress  # noqa: E402  pylint: disable=wrong-import-position
 import os  # noqa: E402  pylint: disable=wrong-import-position
 import sys  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -179,8 +180,12 @@ def find_dev(links, addrs, dev, node_ip):
             raise RouteError(['uplink %s does not exist on this host (links: %s)' % (dev, ', '.join(sorted(by_name)))])
         return by_name[dev]['index'], dev
     names = dict((l['index'], l['name']) for l in links)
+    try:
+        node_ip = ipaddress.ip_address(str(node_ip).strip())
+    except ValueError:
+        raise RouteError(['node_ip %r is not an IP address' % (node_ip,)])
     for a in addrs:
-        if a.address == node_ip:
+        if ipaddress.ip_address(a.address) == node_ip:
             return a.index, names.get(a.index, str(a.index))
     raise RouteError(['node IP %s is not an address of this host, so the uplink cannot be found; set dev' % node_ip])
 
@@ -191,7 +196,7 @@ def run(module, kernel):
     links = kernel.links()
     names = dict((l['index'], l['name']) for l in links)
     existing = kernel.routes()
-    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, skipped=[], proto=proto)
+    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=proto)
     if p['state'] == 'absent':
         changes = RouteChanges()
         changes.delete = [r for r in existing if r.proto == proto]
@@ -202,7 +207,7 @@ def run(module, kernel):
         result['dev'] = dev_name
         wanted = parse_wanted(p['routes'], p['metric'])
         keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
-        result['skipped'] = [w.dest for w in skipped]
+        result['own_subnets'] = [w.dest for w in skipped]
         changes = diff_routes(keep, existing, dev_index, proto, p['purge'])
         result['unchanged'] = changes.unchanged
     if module._diff:
