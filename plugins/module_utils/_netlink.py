@@ -12,6 +12,7 @@ objects and tests can replace this class with a fake.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import traceback
 
@@ -132,6 +133,9 @@ class Kernel:
         kw = {}
         if ':' in ip:
             kw['flags'] = IFA_F_NODAD
+        elif int(plen) < 31:
+            # Like the CNI bridge plugin (and `ip addr add ... brd +`): set the subnet's broadcast.
+            kw['broadcast'] = str(ipaddress.ip_interface(cidr).network.broadcast_address)
         self.ipr.addr('add', index=index, address=ip, prefixlen=int(plen), **kw)
 
     def addr_del(self, index, cidr):

@@ -177,10 +177,20 @@ def run(module, kernel):
             elif act[0] == 'addr_add':
                 kernel.addr_add(index, act[1])
             done.append(' '.join(str(x) for x in act))
+        if p['state'] == 'present' and any(a[0] == 'addr_del' for a in actions):
+            # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
+            # promote_secondaries is set), which can take a wanted address with it: put those back.
+            _link, now = _read(kernel, name)
+            for a in want:
+                if a not in now:
+                    act = ('addr_add', a)
+                    kernel.addr_add(index, a)
+                    done.append(' '.join(str(x) for x in act))
     except (_netlink.NetlinkError, OSError) as e:
         module.fail_json(msg='bridge %s: failed at "%s": %s (done before it: %s); re-run to converge'
                          % (name, ' '.join(str(x) for x in act), e, ', '.join(done) or 'nothing'),
                          actions=done, changed=bool(done))
+    result['actions'] = done
     link, addrs = _read(kernel, name)
     result['bridge'] = _view(link, addrs)
     return result
