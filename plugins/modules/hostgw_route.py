@@ -210,6 +210,10 @@ def run(module, kernel):
         result['own_subnets'] = [w.dest for w in skipped]
         changes = diff_routes(keep, existing, dev_index, proto, p['purge'])
         result['unchanged'] = changes.unchanged
+        uplink = [l for l in links if l['index'] == dev_index]
+        if (changes.add or changes.replace) and uplink and not uplink[0]['up']:
+            # The kernel refuses gateway routes on a down link (ENETUNREACH) after some may be made.
+            raise RouteError(['uplink %s is down: routes via it cannot be added; bring it up first' % dev_name])
     if module._diff:
         result['diff'] = dict(before='\n'.join(owned_lines(existing, proto, names)) + '\n',
                               after='\n'.join(after_lines(existing, changes, dev_name, proto, names)) + '\n',
