@@ -157,6 +157,7 @@ proto:
 
 import ipaddress  # noqa: E402  pylint: disable=wrong-import-position
 import os  # noqa: E402  pylint: disable=wrong-import-position
+import re  # noqa: E402  pylint: disable=wrong-import-position
 import sys  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
@@ -171,6 +172,9 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (  #
     parse_wanted,
     route_line,
 )
+
+
+_IFINDEX = re.compile(r'\bdev if(\d+)\b')
 
 
 def find_dev(links, addrs, dev, node_ip):
@@ -208,7 +212,12 @@ def run(module, kernel):
         wanted = parse_wanted(p['routes'], p['metric'])
         keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
         result['own_subnets'] = [w.dest for w in skipped]
-        changes = diff_routes(keep, existing, dev_index, proto, p['purge'])
+        try:
+            changes = diff_routes(keep, existing, dev_index, proto, p['purge'])
+        except RouteError as e:
+            # diff_routes names links by index ('dev if3'): say which link that is.
+            raise RouteError([_IFINDEX.sub(lambda m: 'dev %s' % names.get(int(m.group(1)), m.group(0)[4:]), err)
+                              for err in e.errors])
         result['unchanged'] = changes.unchanged
         uplink = [l for l in links if l['index'] == dev_index]
         if (changes.add or changes.replace) and uplink and not uplink[0]['up']:
