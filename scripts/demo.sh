@@ -41,6 +41,8 @@ declare -A IPS=()
 for h in "${HOSTS[@]}"; do
     podman cp molecule/shared/files/cni_pod.py "$h:/usr/local/bin/cni_pod.py"
     # shellcheck disable=SC2086
+    podman exec "$h" python3 /usr/local/bin/cni_pod.py del ${PODS[$h]} >/dev/null   # a re-run starts clean
+    # shellcheck disable=SC2086
     out=$(podman exec "$h" python3 /usr/local/bin/cni_pod.py add ${PODS[$h]})
     for p in ${PODS[$h]}; do
         IPS[$p]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]]["ip4"])' "$out" "$p")
