@@ -252,3 +252,11 @@ def test_invalid_input_changes_nothing(run_module, ns):
     res = bridge(run_module, ns, fail=True, addresses=[GW4], mtu=20)
     assert 'mtu' in res['msg']
     assert ns.links() == links
+
+
+def test_prefix_length_change(run_module, ns):
+    bridge(run_module, ns, addresses=['10.244.1.1/16', GW6])
+    res = bridge(run_module, ns, addresses=[GW4, 'fd00:10:244:1::1/56'])
+    assert res['actions'] == ['addr_del 10.244.1.1/16', 'addr_del %s' % GW6, 'addr_add %s' % GW4,
+                              'addr_add fd00:10:244:1::1/56']
+    assert_bridge(ns, [GW4, 'fd00:10:244:1::1/56'])

@@ -447,3 +447,13 @@ def test_scale(run_module, ns):
     res = hostgw(run_module, ns, routes=wanted[:SCALE // 2])
     assert len(res['removed']) == SCALE - SCALE // 2
     assert len(ns.owned(4)) == SCALE // 2
+
+
+def test_kernel_refusal_reports_progress(run_module, mesh):
+    """The L2 check passes but the kernel refuses (connected route gone): the failure says what was done."""
+    n1 = mesh.nodes[0]
+    n1.ip('route', 'del', '10.168.0.0/24', 'dev', 'eth0')
+    res = hostgw(run_module, n1, fail=True, routes=mesh.routes())
+    assert 'failed to add 192.168.2.0/24 via 10.168.0.2 dev eth0 proto 244' in res['msg']
+    assert res['added'] == [] and res['changed'] is False
+    assert owned(n1) == []
