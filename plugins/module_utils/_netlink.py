@@ -23,7 +23,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 PYROUTE2_IMPORT_ERROR = None
 try:
     from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.exceptions import NetlinkError  # noqa: F401  pylint: disable=unused-import  # re-exported for the modules
 except ImportError:  # pragma: no cover - exercised on hosts without pyroute2
     IPRoute = None
     NetlinkError = OSError

@@ -22,7 +22,7 @@ description:
     that mark. A link of that name that is not a bridge is never touched (the module fails).
   - The module never enslaves any interface; pods' veths are attached by the CNI plugin, and the uplink stays as it is.
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - hostgw.network.netlink

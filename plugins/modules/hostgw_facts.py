@@ -19,7 +19,7 @@ description:
     (L2 adjacency, overlaps, name clashes) on the controller first.
   - Works without pyroute2 (it reads the kernel with C(ip -json), from iproute2, run without a shell).
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts

@@ -24,7 +24,7 @@ description:
     rules altered behind hostgw's back are put back.
   - O(state=absent) removes the jump rules and hostgw's chains and nothing else.
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -23,7 +23,7 @@ description:
     and is not the uplink.
   - Gives every host the fact C(hostgw_preflight.hosts[<host>]) with its C(uplink) and the uplink's C(mtu).
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn

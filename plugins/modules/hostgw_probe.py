@@ -18,7 +18,7 @@ description:
     node's own pod gateway address, so the packet really takes the pod path.
   - Changes nothing. Pings go only to the mesh's own pod gateways.
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

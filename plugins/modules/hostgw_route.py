@@ -25,7 +25,7 @@ description:
   - A route whose next hop is an address of this host (the host's own subnet) is never installed; it is reported
     in RV(own_subnets). So the same O(routes) list can be given to every node of the mesh.
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - hostgw.network.netlink

@@ -35,7 +35,7 @@ description:
   - Node IP of a host, per family. IPv4 is C(hostgw_node_ip), else C(ansible_host) when that is an IP address,
     else the C(ansible_default_ipv4) fact. IPv6 is C(hostgw_node_ip6), else the C(ansible_default_ipv6) fact.
 author:
-  - hostgw contributors
+  - hostgw contributors (@hostgw)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn
