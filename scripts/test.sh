@@ -50,6 +50,8 @@ PY
 }
 
 stage_lint() {
+    # ansible-lint keeps its own copy of this collection under ANSIBLE_HOME: never lint against a stale one.
+    rm -rf "$ANSIBLE_HOME/collections/ansible_collections/hostgw"
     ansible-lint --profile production --offline -q roles/ playbooks/ molecule/
 }
 
@@ -90,6 +92,11 @@ stage_kernel() {
 
 stage_molecule() {
     local s
+    rm -rf "$ANSIBLE_HOME/collections/ansible_collections/hostgw"   # test this checkout, never a stale copy
+    if podman network exists hostgw-demo 2>/dev/null; then
+        echo "removing the demo hosts first (their network overlaps the scenarios')"
+        "$REPO/scripts/demo.sh" down
+    fi
     for s in default churn dualstack; do
         [[ -d "molecule/$s" ]] || continue
         say "molecule test -s $s"
