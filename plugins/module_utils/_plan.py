@@ -15,6 +15,7 @@ network): this keeps planning of tens of thousands of hosts linear and fast.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -62,6 +63,48 @@ def _is_empty(value):
     return value is None or (isinstance(value, str) and value.strip() == '')
 
 
+# Characters an address, a CIDR or a netmask can be written with (all letters pass, so that 'banana' is
+# reported by ipaddress as not a CIDR). Anything else (whitespace, a newline, ';', '$', an IPv6 '%scope', ...)
+# is refused rather than stripped: these values end up in routes, configuration files and templates, and a
+# value that needs cleaning is a mistake worth reporting.
+_ADDR_CHARS = re.compile(r'[0-9A-Za-z.:/]+\Z')
+
+
+# Fast path for the common case, plain dotted-quad IPv4 text; anything else goes through ipaddress, which
+# also gives the exact reason for a refusal. Only text ipaddress accepts (and prints the same) passes here.
+_V4 = re.compile(r'([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\Z')
+
+
+def _v4_int(text):
+    """The integer of ``text`` when it is a canonical dotted-quad IPv4 address, else None."""
+    m = _V4.match(text)
+    if m is None:
+        return None
+    n = 0
+    for part in m.groups():
+        if len(part) > 1 and part[0] == '0':
+            return None
+        v = int(part)
+        if v > 255:
+            return None
+        n = (n << 8) | v
+    return n
+
+
+def _v4_text(n):
+    return '%d.%d.%d.%d' % (n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255)
+
+
+def _addr_text(value):
+    """``value`` as address text, or raise ValueError when it is not a string made of address characters."""
+    if not isinstance(value, str):
+        raise ValueError('is not a string')
+    if not _ADDR_CHARS.match(value):
+        bad = sorted(set(c for c in value if not _ADDR_CHARS.match(c)))
+        raise ValueError('is not a valid CIDR or address: it contains %s' % ', '.join(repr(c) for c in bad))
+    return value
+
+
 class Pool:
     """One address family's cluster network cut into equal subnets, ``[min_idx, max_idx]`` allocatable."""
 
@@ -98,19 +141,23 @@ class Pool:
         self.shift = maxbits - subnet_len
         self.base = int(net.network_address)
         self.count = 1 << (subnet_len - net.prefixlen)
-        self.min_idx = 1 if _is_empty(subnet_min) else self._bound(subnet_min, 'subnet_min', errors)
-        self.max_idx = self.count - 1 if _is_empty(subnet_max) else self._bound(subnet_max, 'subnet_max', errors)
+        self.end = self.base + (self.count << self.shift)   # first address after the network
+        self._plen_text = str(subnet_len)
+        sfx = '6' if version == 6 else ''   # the option names: subnet_min6 and subnet_max6 for IPv6
+        self.min_idx = 1 if _is_empty(subnet_min) else self._bound(subnet_min, 'subnet_min' + sfx, errors)
+        self.max_idx = self.count - 1 if _is_empty(subnet_max) else self._bound(subnet_max, 'subnet_max' + sfx, errors)
         if errors:
             raise PlanError(errors)
         if self.min_idx > self.max_idx:
-            raise PlanError(['%s: subnet_min %s is above subnet_max %s' % (label, self.subnet(self.min_idx), self.subnet(self.max_idx))])
+            raise PlanError(['%s: subnet_min%s %s is above subnet_max%s %s'
+                             % (label, sfx, self.subnet(self.min_idx), sfx, self.subnet(self.max_idx))])
 
     def _bound(self, value, what, errors):
         """Flannel's SubnetMin/SubnetMax: an address (or CIDR) of a subnet start inside the network."""
-        text = str(value).strip()
-        addr_text = text.split('/', 1)[0]
+        text = value if isinstance(value, str) else str(value)
         try:
-            addr = ipaddress.ip_address(addr_text)
+            _addr_text(text)
+            addr = ipaddress.ip_address(text.split('/', 1)[0])
         except ValueError:
             errors.append('%s: %s %r is not an IP address' % (self.label, what, text))
             return 0
@@ -132,22 +179,41 @@ class Pool:
         return offset >> self.shift
 
     def subnet(self, idx):
+        if self.version == 4:
+            return '%s/%d' % (_v4_text(self.base + (idx << self.shift)), self.subnet_len)
         return '%s/%d' % (ipaddress.ip_address(self.base + (idx << self.shift)), self.subnet_len)
 
     def gateway(self, idx):
+        if self.version == 4:
+            return _v4_text(self.base + (idx << self.shift) + 1)
         return str(ipaddress.ip_address(self.base + (idx << self.shift) + 1))
+
+    def contains(self, n):
+        """Whether the address with integer ``n`` (of this pool's family) lies inside the network."""
+        return self.base <= n < self.end
 
     def index_of(self, text):
         """Index of subnet ``text`` or raise ValueError with a reason."""
+        if self.version == 4 and isinstance(text, str):
+            addr, sep, plen = text.partition('/')
+            n = _v4_int(addr)
+            if n is not None and plen == self._plen_text and self.base <= n < self.end:
+                offset = n - self.base
+                if not offset & ((1 << self.shift) - 1):
+                    return offset >> self.shift
         if not isinstance(text, str):
             raise ValueError('is not a CIDR string')
+        _addr_text(text)
         try:
-            net = ipaddress.ip_network(text.strip(), strict=False)
+            iface = ipaddress.ip_interface(text)
         except ValueError:
             raise ValueError('is not a valid CIDR')
+        if '/' not in text:
+            raise ValueError('has no prefix length (subnets of %s are /%d)' % (self.network, self.subnet_len))
+        net = iface.network
         if net.version != self.version:
             raise ValueError('is IPv%d, the %s is IPv%d' % (net.version, self.label, self.version))
-        if int(ipaddress.ip_interface(text.strip()).ip) != int(net.network_address):
+        if iface.ip != net.network_address:
             raise ValueError('has host bits set (did you mean %s?)' % net)
         if net.prefixlen != self.subnet_len:
             raise ValueError('is a /%d, subnets of %s are /%d' % (net.prefixlen, self.network, self.subnet_len))
@@ -160,8 +226,9 @@ def _parse_network(value, version, label, errors):
     if not isinstance(value, str) or not value.strip():
         errors.append('%s %r is not a CIDR' % (label, value))
         return None
-    text = value.strip()
+    text = value
     try:
+        _addr_text(text)
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         errors.append('%s %r is not a valid CIDR' % (label, text))
@@ -181,9 +248,13 @@ def _parse_network(value, version, label, errors):
 def _parse_node_ip(member, value, version, pools, errors, what):
     if _is_empty(value):
         return None
-    text = str(value).strip()
+    text = value if isinstance(value, str) else str(value)
+    if version == 4:
+        n = _v4_int(text)
+        if n is not None and not any(p is not None and p.version == 4 and p.contains(n) for p in pools):
+            return text     # canonical already
     try:
-        addr = ipaddress.ip_address(text)
+        addr = ipaddress.ip_address(_addr_text(text))
     except ValueError:
         errors.append('host %s: %s %r is not an IP address' % (member.name, what, text))
         return None
@@ -203,8 +274,12 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
     taken = {}      # idx -> name
     result = {}
     label = pool.label
+    six = '6' if pool.version == 6 else ''
+    # By name: the plan and every message are the same whatever the inventory order.
+    members = sorted(members, key=lambda x: x.name)
 
     # 1. pins
+    bad_pin = set()     # reported once, about the pin; not also planned from its lease
     for m in members:
         pin = getattr(m, attr_pin)
         if _is_empty(pin):
@@ -213,61 +288,79 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
             idx = pool.index_of(pin)
         except ValueError as e:
             errors.append('host %s: pinned subnet %r %s' % (m.name, pin, e))
+            bad_pin.add(m.name)
             continue
         if idx in taken:
             errors.append('hosts %s and %s are both pinned to %s' % (taken[idx], m.name, pool.subnet(idx)))
+            bad_pin.add(m.name)
             continue
         taken[idx] = m.name
         result[m.name] = (idx, SOURCE_PIN)
 
-    # 2. leases (own lease first, then what peers recorded), 3. collect new hosts
+    # 2. what every other host holds: its own lease, else the subnet its peers recorded for it
+    held = []
     new = []
     unknown = []
     for m in members:
-        if m.name in result:
+        if m.name in result or m.name in bad_pin:
             continue
         lease = getattr(m, attr_lease)
-        candidates = []
-        if not _is_empty(lease):
-            candidates.append((lease, SOURCE_LEASE))
-        records = getattr(m, attr_record) or []
-        if isinstance(records, str):
-            records = [records]
-        records = sorted(set(r for r in records if not _is_empty(r)))
-        if len(records) > 1 and not candidates:
-            errors.append('host %s: peers recorded different %s subnets for it (%s); pin it with hostgw_subnet%s'
-                          % (m.name, label, ', '.join(records), '6' if pool.version == 6 else ''))
-            continue
-        candidates.extend((r, SOURCE_RECORD) for r in records)
         chosen = None
-        for text, source in candidates:
+        if not _is_empty(lease):
             try:
-                idx = pool.index_of(text)
+                chosen = (pool.index_of(lease), SOURCE_LEASE)
             except ValueError as e:
-                notes.append('host %s: %s %s %s; ignored' % (m.name, 'lease' if source == SOURCE_LEASE else 'recorded subnet', text, e))
+                notes.append('host %s: lease %r %s; ignored' % (m.name, lease, e))
+        if chosen is None:
+            records = getattr(m, attr_record) or []
+            if isinstance(records, str):
+                records = [records]
+            valid = {}
+            bad = []
+            texts = set()
+            for r in records:
+                if isinstance(r, str):
+                    if r.strip():
+                        texts.add(r)
+                elif r is not None:
+                    texts.add(repr(r))  # refused below (index_of wants a string), named in the note
+            for text in sorted(texts):
+                try:
+                    valid.setdefault(pool.index_of(text), text)
+                except ValueError as e:
+                    bad.append('%r %s' % (text, e))
+            if bad:
+                notes.append('host %s: recorded %s subnet%s %s; ignored'
+                             % (m.name, label, 's' if len(bad) > 1 else '', ', '.join(bad)))
+            if len(valid) > 1:
+                errors.append('host %s: peers recorded different %s subnets for it (%s); pin it with hostgw_subnet%s'
+                              % (m.name, label, ', '.join(pool.subnet(i) for i in sorted(valid)), six))
                 continue
-            chosen = (idx, source)
-            break
+            if valid:
+                chosen = (next(iter(valid)), SOURCE_RECORD)
         if chosen is None:
             if lease is None and not (assume_new and m.in_run):
                 unknown.append(m)
             else:
                 new.append(m)
             continue
-        idx, source = chosen
+        held.append((m, chosen))
+
+    for m, (idx, source) in held:
         owner = taken.get(idx)
         if owner is not None:
-            if result.get(owner, (None, None))[1] == SOURCE_PIN:
+            what = 'lease' if source == SOURCE_LEASE else 'recorded subnet'
+            if result[owner][1] == SOURCE_PIN:
                 if m.in_run:
                     notes.append('host %s: its %s %s is now pinned to %s; %s gets a new subnet'
-                                 % (m.name, 'lease' if source == SOURCE_LEASE else 'recorded subnet', pool.subnet(idx), owner, m.name))
+                                 % (m.name, what, pool.subnet(idx), owner, m.name))
                     new.append(m)
                 else:
                     errors.append('host %s is pinned to %s, which %s (not in this run) still holds; include %s in the run '
                                   'so it can be renumbered, or pin another subnet' % (owner, pool.subnet(idx), m.name, m.name))
                 continue
-            errors.append('hosts %s and %s both hold %s; pin one of them (hostgw_subnet) or remove the stale lease'
-                          % (owner, m.name, pool.subnet(idx)))
+            errors.append('hosts %s and %s both hold %s; pin one of them (hostgw_subnet%s) or remove the stale lease'
+                          % (owner, m.name, pool.subnet(idx), six))
             continue
         taken[idx] = m.name
         result[m.name] = (idx, source)
@@ -275,10 +368,10 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
     for m in unknown:
         errors.append('host %s: its %s lease is unknown in this run (not reachable or not in --limit, and no peer recorded it); '
                       'refusing to renumber it or give its subnet away: run with it included, or pin hostgw_subnet%s'
-                      % (m.name, label, '6' if pool.version == 6 else ''))
+                      % (m.name, label, six))
 
-    # 4. new hosts: lowest free subnet in [min, max], by host name (inventory order does not matter)
-    new.sort(key=lambda m: m.name)
+    # 3. new hosts: lowest free subnet in [min, max], by host name (inventory order does not matter)
+    new.sort(key=lambda x: x.name)
     cursor = pool.min_idx
     starved = []
     for m in new:
@@ -321,15 +414,15 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
     if errors:
         raise PlanError(errors)
 
-    seen_names = set()
+    unique = []
     node_ips = {}
     node_ips6 = {}
     parsed = {}
     for m in members:
-        if m.name in seen_names:
+        if m.name in parsed:
             errors.append('host %s is listed twice' % m.name)
             continue
-        seen_names.add(m.name)
+        unique.append(m)
         ip = _parse_node_ip(m, m.node_ip, 4, (pool4, pool6), errors, 'node IP')
         if ip is None and _is_empty(m.node_ip):
             errors.append('host %s: no node IP: set hostgw_node_ip, or ansible_host to an address, or gather facts '
@@ -343,28 +436,29 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         if ip is not None:
             if ip in node_ips:
                 errors.append('hosts %s and %s have the same node IP %s' % (node_ips[ip], m.name, ip))
-            node_ips[ip] = m.name
+            node_ips.setdefault(ip, m.name)
         if ip6 is not None:
             if ip6 in node_ips6:
                 errors.append('hosts %s and %s have the same IPv6 node IP %s' % (node_ips6[ip6], m.name, ip6))
-            node_ips6[ip6] = m.name
+            node_ips6.setdefault(ip6, m.name)
         parsed[m.name] = (ip, ip6)
 
     notes = []
-    alloc4 = _allocate(pool4, members, 'pin', 'lease', 'record', errors, notes, assume_new)
-    alloc6 = _allocate(pool6, members, 'pin6', 'lease6', 'record6', errors, notes, assume_new) if pool6 is not None else {}
+    alloc4 = _allocate(pool4, unique, 'pin', 'lease', 'record', errors, notes, assume_new)
+    alloc6 = _allocate(pool6, unique, 'pin6', 'lease6', 'record6', errors, notes, assume_new) if pool6 is not None else {}
     if errors:
         raise PlanError(errors)
 
     hosts = {}
     routes = []
-    for m in sorted(members, key=lambda x: x.name):
+    for m in sorted(unique, key=lambda x: x.name):
         ip, ip6 = parsed[m.name]
         idx, source = alloc4[m.name]
+        gateway = pool4.gateway(idx)
         entry = {
             'subnet': pool4.subnet(idx),
-            'gateway': pool4.gateway(idx),
-            'gateway_cidr': '%s/%d' % (pool4.gateway(idx), pool4.subnet_len),
+            'gateway': gateway,
+            'gateway_cidr': '%s/%d' % (gateway, pool4.subnet_len),
             'node_ip': ip,
             'source': source,
             'in_run': bool(m.in_run),
@@ -372,10 +466,11 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         routes.append({'host': m.name, 'dest': entry['subnet'], 'via': ip})
         if pool6 is not None:
             idx6, source6 = alloc6[m.name]
+            gateway6 = pool6.gateway(idx6)
             entry.update({
                 'subnet6': pool6.subnet(idx6),
-                'gateway6': pool6.gateway(idx6),
-                'gateway6_cidr': '%s/%d' % (pool6.gateway(idx6), pool6.subnet_len),
+                'gateway6': gateway6,
+                'gateway6_cidr': '%s/%d' % (gateway6, pool6.subnet_len),
                 'node_ip6': ip6,
                 'source6': source6,
             })
