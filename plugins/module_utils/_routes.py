@@ -62,6 +62,19 @@ def _label(entry, index):
     return 'peer %s' % host if host else 'routes[%d]' % index
 
 
+_BROADCAST = ipaddress.ip_address('255.255.255.255')
+
+
+def _metric(metric, family):
+    """The metric the kernel will store: an unsigned 32-bit number; IPv6 turns 0 into 1024."""
+    m = int(metric)
+    if not 0 <= m <= 0xFFFFFFFF:
+        raise RouteError(['metric %d is out of range (0-4294967295)' % m])
+    if family == 6 and m == 0:
+        return DEFAULT_METRIC[6]
+    return m
+
+
 def parse_wanted(entries, metric=None):
     """Validate the ``routes`` option. Returns a list of ``WRoute`` (deduplicated, input order)."""
     errors = []
@@ -75,22 +88,29 @@ def parse_wanted(entries, metric=None):
         dest_text = entry.get('dest')
         via_text = entry.get('via')
         try:
-            dest = ipaddress.ip_network(str(dest_text).strip(), strict=True)
+            if not isinstance(dest_text, str) or '/' not in dest_text:
+                raise ValueError(dest_text)
+            dest = ipaddress.ip_network(dest_text.strip(), strict=True)
         except ValueError:
             errors.append('%s: dest %r is not a network address in CIDR form' % (label, dest_text))
             continue
         try:
-            via = ipaddress.ip_address(str(via_text).strip())
+            if not isinstance(via_text, str) or '%' in via_text:
+                raise ValueError(via_text)
+            via = ipaddress.ip_address(via_text.strip())
         except ValueError:
             errors.append('%s: via %r is not an IP address' % (label, via_text))
             continue
         if dest.version != via.version:
             errors.append('%s: dest %s is IPv%d but via %s is IPv%d' % (label, dest, dest.version, via, via.version))
             continue
+        if via.is_unspecified or via.is_multicast or via.is_loopback or via == _BROADCAST:
+            errors.append('%s: next hop %s for %s is not a unicast address of a peer' % (label, via, dest))
+            continue
         if via in dest:
             errors.append('%s: next hop %s lies inside its own destination %s' % (label, via, dest))
             continue
-        m = DEFAULT_METRIC[dest.version] if metric is None else int(metric)
+        m = DEFAULT_METRIC[dest.version] if metric is None else _metric(metric, dest.version)
         w = WRoute(dest.version, str(dest), str(via), m, entry.get('host'))
         prev = by_dest.get(w.dest)
         if prev is not None:
