@@ -14,7 +14,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 #: The alias hostgw writes on bridges it manages; ``state=absent`` deletes only bridges carrying it.
 OWNER_ALIAS = 'hostgw: managed bridge'
 
-_IFNAME = re.compile(r'^[A-Za-z0-9_.-]{1,15}$')
+_IFNAME = re.compile(r'[A-Za-z0-9_.-]{1,15}\Z')  # \Z, not $: '$' also matches before a trailing newline
 
 
 class BridgeError(Exception):
@@ -41,6 +41,9 @@ def parse_addresses(values):
             raise BridgeError('gateway address %r needs a prefix length (like %s/24)' % (value, text))
         if iface.ip == iface.network.network_address and iface.network.prefixlen < iface.max_prefixlen - 1:
             raise BridgeError('gateway address %s is the network address of %s; use the first host address %s'
+                              % (text, iface.network, iface.network.network_address + 1))
+        if iface.version == 4 and iface.ip == iface.network.broadcast_address and iface.network.prefixlen < 31:
+            raise BridgeError('gateway address %s is the broadcast address of %s; use the first host address %s'
                               % (text, iface.network, iface.network.network_address + 1))
         if iface.version in families:
             raise BridgeError('two IPv%d gateway addresses given (%s and %s); give one per family'
