@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh
+from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh, check_variable_names
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -19,7 +19,11 @@ ARGUMENT_SPEC = dict(
     proto=dict(type='int', default=244),
     facts_var=dict(type='str', default='hostgw_host'),
     iface_var=dict(type='str', default='hostgw_iface'),
+    known_vars=dict(type='list', elements='str', default=[]),
 )
+
+# Facts and results the collection itself sets on hosts.
+OWN_FACTS = ('hostgw_plan', 'hostgw_host', 'hostgw_lease', 'hostgw_preflight')
 
 
 class ActionModule(ActionBase):
@@ -33,17 +37,24 @@ class ActionModule(ActionBase):
         _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         hostvars = task_vars.get('hostvars') or {}
         plan = args['plan']
-        facts, ifaces = {}, {}
-        for name in task_vars.get('ansible_play_hosts') or []:
-            if name not in plan.get('hosts', {}):
-                continue
+        facts, ifaces, names = {}, {}, {}
+        for name in plan.get('hosts', {}):
             hv = hostvars[name]
+            if args['known_vars']:
+                names[name] = [k for k in hv.keys() if k.startswith('hostgw_')]
+            if name not in (task_vars.get('ansible_play_hosts') or []):
+                continue
             facts[name] = hv.get(args['facts_var']) or {}
             ifaces[name] = hv.get(args['iface_var']) or None
+        errors, warnings = check_variable_names(names, list(args['known_vars']) + list(OWN_FACTS))
+        for warning in warnings:
+            self._display.warning(warning)
         try:
             hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'])
         except PreflightError as e:
-            raise AnsibleActionFail('hostgw pre-flight: ' + '; '.join(e.errors), result=dict(errors=e.errors))
+            errors.extend(e.errors)
+        if errors:
+            raise AnsibleActionFail('hostgw pre-flight: ' + '; '.join(errors), result=dict(errors=errors))
         result.update(changed=False, ansible_facts=dict(hostgw_preflight=dict(hosts=hosts)),
                       msg='pre-flight passed for %d hosts' % len(hosts))
         return result

@@ -12,6 +12,7 @@ free or already a bridge, and is not the uplink. Returns per node the uplink and
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -110,3 +111,24 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244):
     if errors:
         raise PreflightError(errors)
     return out
+
+
+def check_variable_names(vars_by_host, known, prefix='hostgw_'):
+    """Catch typos in ``prefix``-named variables. Returns (errors, warnings).
+
+    A name that is not ``known`` but close to a known name is an error naming the host, the name and the
+    likely intended one (a typo silently falls back to a default otherwise). Other unknown names with the
+    prefix only warn: they may belong to the user's own tooling.
+    """
+    known = set(known)
+    errors, warnings = [], []
+    for host in sorted(vars_by_host):
+        for name in sorted(vars_by_host[host]):
+            if not name.startswith(prefix) or name in known:
+                continue
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if close:
+                errors.append('host %s: unknown variable %s; did you mean %s?' % (host, name, close[0]))
+            else:
+                warnings.append('host %s: %s is not a hostgw variable; ignored' % (host, name))
+    return errors, warnings

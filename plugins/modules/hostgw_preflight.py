@@ -21,6 +21,7 @@ description:
     peer's node IP is on-link on each node's uplink (host-gw cannot cross routers, which Flannel never checks), that
     no node address and no foreign route lies inside the cluster network, and that the bridge name is free or a bridge
     and is not the uplink.
+  - Catches typos in host variables (see O(known_vars)).
   - Gives every host the fact C(hostgw_preflight.hosts[<host>]) with its C(uplink) and the uplink's C(mtu).
 author:
   - hostgw contributors (@hostgw)
@@ -69,6 +70,15 @@ options:
     description: Host variable naming a node's uplink, when set.
     type: str
     default: hostgw_iface
+  known_vars:
+    description:
+      - The variable names a user may set (the role passes its C(argument_specs) options). A host variable starting
+        with C(hostgw_) that is not known but close to a known name (a typo such as C(hostgw_subnet_lenn)) fails the
+        check, naming host, variable and the likely intended name; other unknown C(hostgw_) variables only warn.
+      - Empty (the default) skips this check.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: hostgw.network.hostgw_subnet
   - module: hostgw.network.hostgw_facts
