@@ -5,15 +5,25 @@
 """The one seam between hostgw and the kernel (netlink through pyroute2).
 
 Only ``IPRoute`` calls that behave the same on pyroute2 0.7.x (Debian bookworm) and 0.9.x (PyPI)
-are used: ``get_links``, ``get_addr``, ``get_routes``, ``link``, ``addr``, ``route``. Everything
+are used: ``get_links``, ``get_addr``, ``link``, ``addr`` (and ``get_routes`` for the reference reader). Everything
 returned is plain data (``KRoute``/``KAddr``/dicts) so the planning code never sees pyroute2
 objects and tests can replace this class with a fake.
+
+Routes are the exception, for speed (a mesh of thousands of peers): the main table is read with one
+hand-decoded ``RTM_GETROUTE`` dump, and route changes are hand-encoded ``RTM_NEWROUTE``/``RTM_DELROUTE``
+requests (the bytes pyroute2 sends, except that a deletion matches the route in any scope, as
+``ip route del`` does), written many at a time over a plain ``AF_NETLINK`` socket
+with every acknowledgement read back and matched to its request (``routes_apply``). pyroute2's
+per-message encoding and decoding cost 10-25 times what the kernel needs (see docs/benchmarks.md);
+this path does not depend on the pyroute2 version at all.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
+import struct
 import traceback
 
 from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr, KRoute
@@ -38,16 +48,94 @@ IFA_F_NODAD = 0x02
 _FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 _VERSION = {socket.AF_INET: 4, socket.AF_INET6: 6}
 
+# ---- raw rtnetlink (linux/netlink.h, linux/rtnetlink.h) ------------------------------------------
+_NETLINK_ROUTE = 0
+_SOL_NETLINK = 270
+_NETLINK_CAP_ACK = 10          # error acknowledgements without a copy of the request (Linux 4.3+)
+_SO_SNDBUFFORCE = 32
+_SO_RCVBUFFORCE = 33
+_NLMSG_ERROR = 2
+_NLMSG_DONE = 3
+_NLM_F_REQUEST = 0x1
+_NLM_F_ACK = 0x4
+_NLM_F_DUMP_INTR = 0x10
+_NLM_F_DUMP = 0x300
+_NLM_F_REPLACE = 0x100
+_NLM_F_EXCL = 0x200
+_NLM_F_CREATE = 0x400
+_RTM_NEWROUTE = 24
+_RTM_DELROUTE = 25
+_RTM_GETROUTE = 26
+_RTA_DST = 1
+_RTA_OIF = 4
+_RTA_GATEWAY = 5
+_RTA_PRIORITY = 6
+_RTA_TABLE = 15
+_RTN_UNSPEC = 0
+_RTN_UNICAST = 1
+_RT_SCOPE_UNIVERSE = 0
+_RT_SCOPE_NOWHERE = 255
+_NLA_TYPE_MASK = 0x3fff
+
+_HDR = struct.Struct('=LHHLL')                 # nlmsghdr: len, type, flags, seq, pid
+_HDR_RTMSG = struct.Struct('=LHHLLBBBBBBBBL')  # nlmsghdr + rtmsg (family, dst_len, src_len, tos, table, protocol,
+_RTMSG = struct.Struct('=BBBBBBBBL')           # scope, type, flags)
+_ERR = struct.Struct('=i')
+_ATTR = struct.Struct('=HH')
+_ATTR_U32 = struct.Struct('=HHL')
+_U32 = struct.Struct('=L')
+
+#: (nlmsg_type, nlmsg_flags) of each route change; the flags are those pyroute2 and ``ip route`` use.
+_ACTIONS = {
+    'add': (_RTM_NEWROUTE, _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL),
+    'replace': (_RTM_NEWROUTE, _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE),
+    'delete': (_RTM_DELROUTE, _NLM_F_REQUEST | _NLM_F_ACK),
+}
+#: Requests written before their acknowledgements are read. The socket's receive buffer must hold every
+#: acknowledgement of a chunk (the kernel drops what does not fit); see Kernel._chunk.
+CHUNK = 1000
+_ACK_TRUESIZE = 2048           # generous upper bound of the kernel's memory accounting per acknowledgement
+_RCVBUF = 8 << 20
+_SNDBUF = 1 << 20
+_TIMEOUT = 60                  # seconds without any answer from the kernel before giving up
+
+
+def _netlink_error(code):
+    """The exception pyroute2 raises for a refused request (same type, same text: ``(101, 'Network is unreachable')``)."""
+    try:
+        return NetlinkError(code)
+    except TypeError:  # pragma: no cover - OSError stand-in when pyroute2 is missing
+        return OSError(code, errno.errorcode.get(code, str(code)))
+
+
+class BatchResult:
+    """Outcome of ``Kernel.routes_apply``.
+
+    ``done``: indexes of the requests the kernel acknowledged, in order. ``failed``: ``(index, NetlinkError)`` for
+    each request the kernel refused. ``error``: an exception that stopped the batch outside any one request (the
+    socket failed), else None; ``unknown`` then lists the indexes sent whose acknowledgement never came.
+    Requests after a chunk with a failure are not sent: they are in none of the lists.
+    """
+
+    def __init__(self):
+        self.done = []
+        self.failed = []
+        self.error = None
+        self.unknown = []
+
 
 def missing_pyroute2(python):
     return MISSING_PYROUTE2 % python if IPRoute is None else None
 
 
 class Kernel:
-    """Thin wrapper over one ``IPRoute`` socket. Use as a context manager."""
+    """Thin wrapper over one ``IPRoute`` socket (plus a plain netlink socket for routes). Use as a context manager."""
 
     def __init__(self):
         self.ipr = IPRoute()
+        self._nl = None
+        self._seq = 0
+        self._chunk = CHUNK
 
     def __enter__(self):
         return self
@@ -56,7 +144,40 @@ class Kernel:
         self.close()
 
     def close(self):
+        if self._nl is not None:
+            self._nl.close()
+            self._nl = None
         self.ipr.close()
+
+    # ---- the plain netlink socket ---------------------------------------------------------------
+    def _socket(self):
+        if self._nl is None:
+            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE)
+            try:
+                for force, plain, size in ((_SO_RCVBUFFORCE, socket.SO_RCVBUF, _RCVBUF), (_SO_SNDBUFFORCE, socket.SO_SNDBUF, _SNDBUF)):
+                    try:
+                        s.setsockopt(socket.SOL_SOCKET, force, size)   # root (CAP_NET_ADMIN): above net.core.rmem_max
+                    except OSError:
+                        s.setsockopt(socket.SOL_SOCKET, plain, size)   # capped by net.core.rmem_max / wmem_max
+                try:
+                    s.setsockopt(_SOL_NETLINK, _NETLINK_CAP_ACK, 1)
+                except OSError:
+                    pass
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack('ll', _TIMEOUT, 0))
+                s.bind((0, 0))
+                rcvbuf = s.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+                sndbuf = s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            except Exception:
+                s.close()
+                raise
+            # Every acknowledgement of a chunk must fit in the receive buffer; every request in one write.
+            self._chunk = max(1, min(CHUNK, rcvbuf // _ACK_TRUESIZE, (sndbuf - 4096) // 128))
+            self._nl = s
+        return self._nl
+
+    def _next_seq(self):
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        return self._seq
 
     # ---- reads -------------------------------------------------------------------------------
     def links(self):
@@ -85,7 +206,18 @@ class Kernel:
         return out
 
     def routes(self, families=(4, 6)):
-        """Every route of the main table as ``KRoute``."""
+        """Every route of the main table as ``KRoute`` (one hand-decoded dump per family)."""
+        out = []
+        for version in families:
+            for attempt in range(3):
+                routes, interrupted = self._dump_routes(_FAMILY[version])
+                if not interrupted or attempt == 2:
+                    break   # the table changed during the dump (NLM_F_DUMP_INTR): read it again
+            out.extend(routes)
+        return out
+
+    def routes_pyroute2(self, families=(4, 6)):
+        """``routes()`` read through pyroute2's decoder: the reference the kernel tests compare ``routes()`` with."""
         out = []
         for version in families:
             for m in self.ipr.get_routes(family=_FAMILY[version], table=MAIN_TABLE):
@@ -100,22 +232,177 @@ class Kernel:
                                   m.get_attr('RTA_OIF'), m['proto'], prio if prio is not None else 0, m['type']))
         return out
 
+    def _dump_routes(self, family):
+        """Main-table routes of one family; the same request pyroute2's ``get_routes(family, table=254)`` sends."""
+        s = self._socket()
+        seq = self._next_seq()
+        s.send(_HDR_RTMSG.pack(_HDR_RTMSG.size, _RTM_GETROUTE, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0,
+                               family, 0, 0, 0, MAIN_TABLE, 0, _RT_SCOPE_UNIVERSE, _RTN_UNSPEC, 0))
+        version = _VERSION[family]
+        default = '0.0.0.0' if version == 4 else '::'
+        ntop = socket.inet_ntop
+        unpack_hdr = _HDR.unpack_from
+        unpack_rtmsg = _RTMSG.unpack_from
+        unpack_attr = _ATTR.unpack_from
+        unpack_u32 = _U32.unpack_from
+        buf = bytearray(1 << 17)
+        out = []
+        interrupted = False
+        while True:
+            n, _anc, msg_flags, _addr = s.recvmsg_into([buf])
+            if msg_flags & socket.MSG_TRUNC:
+                raise _netlink_error(errno.EMSGSIZE)
+            data = memoryview(buf)[:n]
+            off = 0
+            while off + 16 <= n:
+                length, mtype, flags, mseq, _pid = unpack_hdr(data, off)
+                if length < 16 or off + length > n:
+                    raise _netlink_error(errno.EIO)
+                end = off + length
+                if mseq != seq:
+                    off = (end + 3) & ~3
+                    continue
+                if flags & _NLM_F_DUMP_INTR:
+                    interrupted = True
+                if mtype == _NLMSG_DONE:
+                    code = _ERR.unpack_from(data, off + 16)[0] if length >= 20 else 0
+                    if code < 0:
+                        raise _netlink_error(-code)
+                    return out, interrupted
+                if mtype == _NLMSG_ERROR:
+                    code = _ERR.unpack_from(data, off + 16)[0]
+                    if code < 0:
+                        raise _netlink_error(-code)
+                elif mtype == _RTM_NEWROUTE and length >= 28:
+                    rfamily, dst_len, _src_len, _tos, table, proto, _scope, rtype, _rflags = unpack_rtmsg(data, off + 16)
+                    dst = gateway = oif = prio = rtable = None
+                    a = off + 28
+                    while a + 4 <= end:
+                        alen, atype = unpack_attr(data, a)
+                        if alen < 4:
+                            break
+                        atype &= _NLA_TYPE_MASK
+                        if atype == _RTA_DST:
+                            dst = ntop(family, data[a + 4:a + alen])
+                        elif atype == _RTA_GATEWAY:
+                            gateway = ntop(family, data[a + 4:a + alen])
+                        elif atype == _RTA_OIF:
+                            oif = unpack_u32(data, a + 4)[0]
+                        elif atype == _RTA_PRIORITY:
+                            prio = unpack_u32(data, a + 4)[0]
+                        elif atype == _RTA_TABLE:
+                            rtable = unpack_u32(data, a + 4)[0]
+                        a += (alen + 3) & ~3
+                    if rfamily == family and (rtable or table) == MAIN_TABLE:
+                        out.append(KRoute(version, '%s/%d' % (dst or default, dst_len), gateway, oif, proto,
+                                          prio if prio is not None else 0, rtype))
+                off = (end + 3) & ~3
+
     # ---- route writes ------------------------------------------------------------------------
+    @staticmethod
+    def _encode(action, r, oif, proto, seq):
+        """One request, byte for byte what pyroute2's ``route(action, family=, dst=, gateway=, oif=, proto=,
+        priority=, table=254)`` sends; a deletion matches the route in any scope (as ``ip route del`` does)."""
+        family = _FAMILY[r.family]
+        mtype, flags = _ACTIONS[action]
+        if action == 'delete':
+            oif, proto, scope, rtype = r.oif, r.proto, _RT_SCOPE_NOWHERE, _RTN_UNSPEC
+        else:
+            scope, rtype = _RT_SCOPE_UNIVERSE, _RTN_UNICAST
+        dst, plen = r.dest.split('/')
+        addr = socket.inet_pton(family, dst)
+        attrs = [_ATTR.pack(4 + len(addr), _RTA_DST), addr]
+        if r.via:
+            gw = socket.inet_pton(family, r.via)
+            attrs += [_ATTR.pack(4 + len(gw), _RTA_GATEWAY), gw]
+        if oif:
+            attrs.append(_ATTR_U32.pack(8, _RTA_OIF, oif))
+        attrs.append(_ATTR_U32.pack(8, _RTA_PRIORITY, r.metric or 0))
+        attrs.append(_ATTR_U32.pack(8, _RTA_TABLE, MAIN_TABLE))
+        body = b''.join(attrs)
+        return _HDR_RTMSG.pack(_HDR_RTMSG.size + len(body), mtype, flags, seq, 0,
+                               family, int(plen), 0, 0, MAIN_TABLE, proto, scope, rtype, 0) + body
+
+    def routes_apply(self, ops, oif=None, proto=None):
+        """Apply route changes in order, many requests per write; return a ``BatchResult``.
+
+        ``ops``: ``(action, route)`` pairs, ``('add'|'replace', WRoute)`` installed via link ``oif`` with route
+        protocol ``proto``, or ``('delete', KRoute)`` (matched by destination, metric, protocol, next hop and link).
+        Requests go out in chunks; the kernel handles them one by one, in order, and acknowledges each. Every
+        acknowledgement is read and matched to its request, so ``done`` and ``failed`` say exactly which changes
+        were made and which were refused (with the kernel's errno). After a chunk with a refusal nothing more is sent.
+        """
+        result = BatchResult()
+        if not ops:
+            return result
+        try:
+            s = self._socket()
+        except OSError as e:
+            result.error = e
+            return result
+        chunk = self._chunk
+        for start in range(0, len(ops), chunk):
+            pending = {}
+            msgs = []
+            for i in range(start, min(start + chunk, len(ops))):
+                seq = self._next_seq()
+                action, r = ops[i]
+                msgs.append(self._encode(action, r, oif, proto, seq))
+                pending[seq] = i
+            try:
+                s.send(b''.join(msgs))
+            except OSError as e:   # nothing of this chunk reached the kernel
+                result.error = e
+                break
+            outcome = {}
+            try:
+                self._read_acks(s, pending, outcome)
+            except OSError as e:   # an acknowledgement was lost: the outcome of those requests is unknown
+                result.error = e
+            for seq in sorted(pending, key=pending.get):
+                i = pending[seq]
+                if seq not in outcome:
+                    result.unknown.append(i)
+                elif outcome[seq]:
+                    result.failed.append((i, _netlink_error(outcome[seq])))
+                else:
+                    result.done.append(i)
+            if result.failed or result.error is not None:
+                break
+        return result
+
+    @staticmethod
+    def _read_acks(s, pending, outcome):
+        """Read acknowledgements until every request in ``pending`` (seq -> index) has one: ``outcome[seq] = errno``."""
+        buf = bytearray(1 << 16)
+        unpack_hdr = _HDR.unpack_from
+        unpack_err = _ERR.unpack_from
+        while len(outcome) < len(pending):
+            n = s.recv_into(buf, len(buf))
+            off = 0
+            while off + 16 <= n:
+                length, mtype, _flags, seq, _pid = unpack_hdr(buf, off)
+                if length < 16 or off + length > n:
+                    raise _netlink_error(errno.EIO)
+                if mtype == _NLMSG_ERROR and seq in pending and length >= 20:
+                    outcome[seq] = -unpack_err(buf, off + 16)[0]
+                off = (off + length + 3) & ~3
+
+    def _one(self, action, r, oif=None, proto=None):
+        res = self.routes_apply([(action, r)], oif, proto)
+        if res.failed:
+            raise res.failed[0][1]
+        if res.error is not None:
+            raise res.error
+
     def route_add(self, w, oif, proto):
-        self.ipr.route('add', family=_FAMILY[w.family], dst=w.dest, gateway=w.via, oif=oif,
-                       proto=proto, priority=w.metric, table=MAIN_TABLE)
+        self._one('add', w, oif, proto)
 
     def route_replace(self, w, oif, proto):
-        self.ipr.route('replace', family=_FAMILY[w.family], dst=w.dest, gateway=w.via, oif=oif,
-                       proto=proto, priority=w.metric, table=MAIN_TABLE)
+        self._one('replace', w, oif, proto)
 
     def route_del(self, r):
-        kw = dict(family=_FAMILY[r.family], dst=r.dest, proto=r.proto, priority=r.metric, table=MAIN_TABLE)
-        if r.via:
-            kw['gateway'] = r.via
-        if r.oif:
-            kw['oif'] = r.oif
-        self.ipr.route('del', **kw)
+        self._one('delete', r)
 
     # ---- link and address writes -------------------------------------------------------------
     def bridge_create(self, name):

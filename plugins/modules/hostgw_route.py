@@ -153,7 +153,20 @@ proto:
   returned: always
   type: int
   sample: 244
+failures:
+  description:
+    - Every change the kernel refused (or did not acknowledge), with its errno. Changes are sent in chunks and a
+      refusal stops the run after its chunk, so other changes of that chunk may have been made; they are listed in
+      RV(added), RV(replaced) and RV(removed).
+  returned: when the kernel refused a change
+  type: list
+  elements: dict
+  sample: [{change: 'add 192.168.2.0/24 via 10.168.0.2 dev eth0 proto 244', errno: 101, error: Network is unreachable}]
 '''
+
+import time  # noqa: E402  pylint: disable=wrong-import-position
+
+_T0 = time.perf_counter()
 
 import ipaddress  # noqa: E402  pylint: disable=wrong-import-position
 import os  # noqa: E402  pylint: disable=wrong-import-position
@@ -177,6 +190,24 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (  #
 _IFINDEX = re.compile(r'\bdev if(\d+)\b')
 
 
+class _Laps:
+    """Phase timings for the benchmarks in bench/ (HOSTGW_BENCH_TIMING=1 adds them to the result)."""
+
+    def __init__(self, enabled):
+        self.enabled = enabled
+        self.laps = {}
+        self.last = time.perf_counter()
+
+    def __call__(self, name):
+        if self.enabled:
+            now = time.perf_counter()
+            self.laps[name] = self.laps.get(name, 0.0) + now - self.last
+            self.last = now
+
+
+_NO_LAPS = _Laps(False)
+
+
 def find_dev(links, addrs, dev, node_ip):
     by_name = dict((l['name'], l) for l in links)
     if dev:
@@ -194,19 +225,21 @@ def find_dev(links, addrs, dev, node_ip):
     raise RouteError(['node IP %s is not an address of this host, so the uplink cannot be found; set dev' % node_ip])
 
 
-def run(module, kernel):
+def run(module, kernel, lap=_NO_LAPS):
     p = module.params
     proto = p['proto']
     links = kernel.links()
     names = dict((l['index'], l['name']) for l in links)
     existing = kernel.routes()
+    lap('read')
     result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=proto)
     if p['state'] == 'absent':
         changes = RouteChanges()
         changes.delete = [r for r in existing if r.proto == proto]
-        dev_name = None
+        dev_index = dev_name = None
     else:
         addrs = kernel.addrs()
+        lap('read')
         dev_index, dev_name = find_dev(links, addrs, p['dev'], p['node_ip'])
         result['dev'] = dev_name
         wanted = parse_wanted(p['routes'], p['metric'])
@@ -228,6 +261,7 @@ def run(module, kernel):
                               after='\n'.join(after_lines(existing, changes, dev_name, proto, names)) + '\n',
                               before_header='routes (proto %d)' % proto, after_header='routes (proto %d)' % proto)
     result['changed'] = changes.changed
+    lap('plan')
 
     def line_w(w):
         return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric)
@@ -239,32 +273,57 @@ def run(module, kernel):
         result['added'] = [line_w(w) for w in changes.add]
         result['replaced'] = [line_w(w) for _old, w in changes.replace]
         result['removed'] = [line_k(r) for r in changes.delete]
+        lap('report')
         return result
 
     done = result
-    step = None
-    try:
-        # In-place replacement first (no gap in reachability), then additions, then removals.
-        for old, w in changes.replace:
-            step = 'replace %s' % line_w(w)
-            kernel.route_replace(w, dev_index, proto)
-            done['replaced'].append(line_w(w))
-        for w in changes.add:
-            step = 'add %s' % line_w(w)
-            kernel.route_add(w, dev_index, proto)
-            done['added'].append(line_w(w))
-        for r in changes.delete:
-            step = 'delete %s' % line_k(r)
-            kernel.route_del(r)
-            done['removed'].append(line_k(r))
-    except (_netlink.NetlinkError, OSError) as e:
-        done['changed'] = bool(done['added'] or done['replaced'] or done['removed'])
-        done['msg'] = 'failed to %s: %s (the changes listed in added/replaced/removed were made; re-run to converge)' % (step, e)
-        module.fail_json(**done)
+    # In-place replacement first (no gap in reachability), then additions, then removals. Each phase goes to
+    # the kernel in chunks of many requests; every request is acknowledged on its own, so what was done and
+    # what was refused is known exactly (_netlink.Kernel.routes_apply). A refusal stops before the next chunk.
+    phases = (('replace', [w for _old, w in changes.replace], line_w, 'replaced'),
+              ('add', changes.add, line_w, 'added'),
+              ('delete', changes.delete, line_k, 'removed'))
+    for action, items, line, key in phases:
+        if not items:
+            continue
+        batch = kernel.routes_apply([(action, x) for x in items], dev_index, proto)
+        done[key].extend(line(items[i]) for i in batch.done)
+        if batch.failed or batch.error is not None:
+            module.fail_json(**_failure(done, action, items, line, batch))
+    lap('apply')
+    return done
+
+
+def _failure(done, action, items, line, batch):
+    """The failed result: what was done (added/replaced/removed), every refused change with its errno, the message."""
+    def code(e):
+        return getattr(e, 'code', None) or getattr(e, 'errno', None)
+
+    failures = [dict(change='%s %s' % (action, line(items[i])), errno=code(e), error=os.strerror(code(e) or 0))
+                for i, e in batch.failed]
+    failures.extend(dict(change='%s %s' % (action, line(items[i])), errno=None,
+                         error='no acknowledgement from the kernel (%s): it may or may not have been made' % batch.error)
+                    for i in batch.unknown)
+    if batch.failed:
+        i, e = batch.failed[0]
+    else:
+        i = batch.unknown[0] if batch.unknown else (batch.done[-1] + 1 if batch.done else 0)
+        e = batch.error
+    msg = 'failed to %s %s: %s' % (action, line(items[min(i, len(items) - 1)]), e)
+    others = failures[1:] if batch.failed else failures
+    if others:
+        msg += '; %d more failed: %s' % (len(others), '; '.join('%s: %s' % (f['change'], f['error']) for f in others[:5]))
+        if len(others) > 5:
+            msg += '; ... (all listed in failures)'
+    done['changed'] = bool(done['added'] or done['replaced'] or done['removed'] or batch.unknown)
+    done['failures'] = failures
+    done['msg'] = msg + ' (the changes listed in added/replaced/removed were made; re-run to converge)'
     return done
 
 
 def main():
+    lap = _Laps(os.environ.get('HOSTGW_BENCH_TIMING') == '1')
+    lap.laps['import'] = lap.last - _T0
     module = AnsibleModule(
         argument_spec=dict(
             routes=dict(type='list', elements='dict', options=dict(
@@ -289,11 +348,17 @@ def main():
         module.fail_json(msg=missing, exception=_netlink.PYROUTE2_IMPORT_ERROR)
     if os.geteuid() != 0 and not module.check_mode:
         module.warn('not running as root: changing routes needs CAP_NET_ADMIN (use become: true)')
+    lap('init')
     try:
         with _netlink.Kernel() as kernel:
-            result = run(module, kernel)
+            lap('connect')
+            result = run(module, kernel, lap)
     except RouteError as e:
         module.fail_json(msg='; '.join(e.errors), errors=e.errors)
+    lap('close')
+    if lap.enabled:
+        lap.laps['total'] = time.perf_counter() - _T0
+        result['bench_timing'] = lap.laps
     module.exit_json(**result)
 
 
