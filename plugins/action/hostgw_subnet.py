@@ -68,6 +68,12 @@ def _fact_address(hv, key):
     return fact.get('address') if isinstance(fact, dict) else None
 
 
+def _host_fact(hv, key):
+    """The same default address as read by hostgw_facts (no fact gathering needed)."""
+    host = _get(hv, 'hostgw_host') or {}
+    return host.get(key) if isinstance(host, dict) else None
+
+
 def _text(value):
     if value is None:
         return None
@@ -166,8 +172,9 @@ def collect_members(group_hosts, hostvars, play_hosts, lease_var, pools=(False, 
         node_ip = _get(hv, 'hostgw_node_ip')
         if not node_ip:
             # An IPv6 ansible_host says nothing about the IPv4 node IP: fall through to the fact.
-            node_ip = _ip_or_none(_get(hv, 'ansible_host'), 4) or _fact_address(hv, 'ansible_default_ipv4')
-        node_ip6 = _get(hv, 'hostgw_node_ip6') or _fact_address(hv, 'ansible_default_ipv6')
+            node_ip = (_ip_or_none(_get(hv, 'ansible_host'), 4) or _fact_address(hv, 'ansible_default_ipv4')
+                       or _host_fact(hv, 'default_ipv4'))
+        node_ip6 = _get(hv, 'hostgw_node_ip6') or _fact_address(hv, 'ansible_default_ipv6') or _host_fact(hv, 'default_ipv6')
         lease = leases[name]
         rec4, rec6 = records.get(name, ([], []))
         members.append(Member(

@@ -74,9 +74,17 @@ ansible_facts:
           type: list
           elements: dict
         addresses:
-          description: Addresses (C(ifname), C(family), C(address), C(prefixlen)), link-local IPv6 excluded.
+          description:
+            - Addresses (C(ifname), C(family), C(address), C(prefixlen), C(temporary)), link-local IPv6 excluded.
+            - C(temporary) is true for IPv6 temporary (privacy), deprecated or tentative addresses, never used as node IPs.
           type: list
           elements: dict
+        default_ipv4:
+          description: The first address on the IPv4 default route's interface, or null (no default route).
+          type: str
+        default_ipv6:
+          description: The first stable IPv6 address on the IPv6 default route's interface, or null.
+          type: str
         routes:
           description: Main-table routes (C(dest), C(via), C(dev), C(proto), C(family)).
           type: list
@@ -161,7 +169,8 @@ def main():
             if a.get('family') not in ('inet', 'inet6') or a.get('scope') == 'link' or a.get('scope') == 'host':
                 continue
             addresses.append(dict(ifname=l.get('ifname'), family=4 if a['family'] == 'inet' else 6,
-                                  address=a.get('local'), prefixlen=a.get('prefixlen')))
+                                  address=a.get('local'), prefixlen=a.get('prefixlen'),
+                                  temporary=bool(a.get('temporary') or a.get('deprecated') or a.get('tentative'))))
     routes = []
     for fam, flag in ((4, '-4'), (6, '-6')):
         for r in _ip_json(module, [flag, 'route', 'show', 'table', 'main']):
@@ -172,10 +181,16 @@ def main():
                 dst = '%s/%d' % (dst, 32 if fam == 4 else 128)
             routes.append(dict(family=fam, dest=dst, via=r.get('gateway'), dev=r.get('dev'), proto=_proto(r.get('protocol', 'boot')),
                                type=r.get('type', 'unicast')))
+    defaults = {}
+    for fam in (4, 6):
+        dev = next((r['dev'] for r in routes if r['family'] == fam and r['dest'] in ('0.0.0.0/0', '::/0') and r.get('dev')), None)
+        defaults[fam] = next((a['address'] for a in addresses
+                              if a['family'] == fam and a['ifname'] == dev and not a.get('temporary')), None)
     lease, lease_error = read_lease(module.params['state_dir'])
     facts = dict(
         hostgw_host=dict(
             links=links, addresses=addresses, routes=routes, pyroute2=_pyroute2_version(), python=sys.executable,
+            default_ipv4=defaults[4], default_ipv6=defaults[6],
             systemd=os.path.isdir('/run/systemd/system'),
             firewall='iptables' if module.get_bin_path('iptables', opt_dirs=['/sbin', '/usr/sbin']) else
                      ('nftables' if module.get_bin_path('nft', opt_dirs=['/sbin', '/usr/sbin']) else 'none'),

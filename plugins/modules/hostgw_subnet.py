@@ -32,8 +32,12 @@ description:
   - Fails before anything is touched, naming the host and the value, on invalid CIDRs, IPv4/IPv6 mix-ups, a network
     too small or out of subnets, misaligned or foreign pins, two hosts on one subnet, duplicate or missing node IPs,
     and node IPs inside the cluster network.
-  - Node IP of a host, per family. IPv4 is C(hostgw_node_ip), else C(ansible_host) when that is an IP address,
-    else the C(ansible_default_ipv4) fact. IPv6 is C(hostgw_node_ip6), else the C(ansible_default_ipv6) fact.
+  - Node IP of a host, per family. IPv4 is C(hostgw_node_ip), else C(ansible_host) when that is an IPv4 address,
+    else the C(ansible_default_ipv4) fact, else the default-route address M(hostgw.network.hostgw_facts) read
+    (C(hostgw_host.default_ipv4)). IPv6 is C(hostgw_node_ip6), else the C(ansible_default_ipv6) fact, else
+    C(hostgw_host.default_ipv6) (never a temporary address). Set them explicitly on multi-homed hosts.
+  - Every value is parsed strictly; surrounding whitespace, newlines or anything after an address (such as shell
+    metacharacters) is refused, naming the host and the value.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
@@ -203,7 +207,7 @@ ansible_facts:
           type: list
           elements: str
         new_or_moved:
-          description: Hosts that got a new subnet in this plan (new hosts, or hosts moved by a pin).
+          description: Hosts that got a subnet they did not hold before (new hosts, pinned newcomers, hosts moved by a pin).
           type: list
           elements: str
         not_in_run:

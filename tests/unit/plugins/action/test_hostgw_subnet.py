@@ -94,6 +94,18 @@ def test_node_ip6_precedence():
     assert got == {'a': '2001:db8::10', 'b': '2001:db8::30', 'c': '2001:db8::31', 'd': None}
 
 
+def test_node_ip_falls_back_to_hostgw_facts_default_route_address():
+    host = {'hostgw_host': {'default_ipv4': '10.0.0.7', 'default_ipv6': 'fd00::7'}}
+    hvs = {
+        'a': dict(host, ansible_host='node-a.example'),                       # DNS name: not an address
+        'b': dict(host, ansible_default_ipv4={'address': '10.0.0.8'}),        # gathered fact wins
+        'c': dict(host, hostgw_node_ip='10.0.0.9', hostgw_node_ip6='fd00::9'),  # explicit wins
+        'd': {'hostgw_host': {'default_ipv4': None}},
+    }
+    got = dict((n, (m.node_ip, m.node_ip6)) for n, m in members_by_name(list(hvs), hvs).items())
+    assert got == {'a': ('10.0.0.7', 'fd00::7'), 'b': ('10.0.0.8', 'fd00::7'), 'c': ('10.0.0.9', 'fd00::9'), 'd': (None, None)}
+
+
 def test_undefined_variable_counts_as_not_set():
     class Broken(dict):
         def get(self, key, default=None):
