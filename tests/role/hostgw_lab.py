@@ -721,6 +721,12 @@ def foreign_problems(snap, host):
 def masq_lines(subnet, network=CLUSTER):
     """hostgw's iptables-save lines (IPv4) for a node, in order: Flannel's --ip-masq, scoped to the cluster network."""
     return [
+        # *filter (iptables-save prints it first)
+        ':HOSTGW-FWD - [0:0]',
+        '-A FORWARD -m comment --comment hostgw-forward -j HOSTGW-FWD',
+        '-A HOSTGW-FWD -s %s -j ACCEPT' % network,
+        '-A HOSTGW-FWD -d %s -j ACCEPT' % network,
+        # *nat
         ':HOSTGW-POSTRTG - [0:0]',
         '-A POSTROUTING -m comment --comment hostgw-masq -j HOSTGW-POSTRTG',
         '-A HOSTGW-POSTRTG -m mark --mark 0x4000/0x4000 -j RETURN',
@@ -729,10 +735,6 @@ def masq_lines(subnet, network=CLUSTER):
         '-A HOSTGW-POSTRTG ! -s %s -d %s -j RETURN' % (network, subnet),
         '-A HOSTGW-POSTRTG -s %s ! -d 224.0.0.0/4 -j MASQUERADE --random-fully' % network,
         '-A HOSTGW-POSTRTG ! -s %s -d %s -j MASQUERADE --random-fully' % (network, network),
-        ':HOSTGW-FWD - [0:0]',
-        '-A FORWARD -m comment --comment hostgw-forward -j HOSTGW-FWD',
-        '-A HOSTGW-FWD -s %s -j ACCEPT' % network,
-        '-A HOSTGW-FWD -d %s -j ACCEPT' % network,
     ]
 
 
@@ -749,3 +751,15 @@ def changing_tasks_run(result):
         if action in CHANGING_ACTIONS and e.get('status') != 'skipped':
             out.append((e.get('host'), e.get('task'), e.get('status')))
     return out
+
+
+def run_adhoc(inventory, pattern, module, args, *extra, keep_remote_files=False, timeout=300):
+    """``ansible -i inventory pattern -m module -a args`` (JSON args); returns (rc, stdout)."""
+    env = _env()
+    if keep_remote_files:
+        env['ANSIBLE_KEEP_REMOTE_FILES'] = '1'
+    ansible = os.path.join(os.path.dirname(_ansible_playbook()), 'ansible')
+    p = subprocess.run([ansible, '-i', str(inventory), pattern, '-m', module, '-a', json.dumps(args)] + list(extra),
+                       cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
+                       timeout=timeout)
+    return p.returncode, p.stdout

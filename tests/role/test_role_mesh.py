@@ -16,7 +16,7 @@ import json
 import pytest
 
 import hostgw_lab as L
-from conftest import MESH3_SUBNETS, mesh3_inventory
+from hostgw_fixtures import MESH3_SUBNETS, mesh3_inventory
 
 H1, H2, H3, H4, H5 = L.H1, L.H2, L.H3, L.H4, L.H5
 MESH4 = [H1, H2, H3, H4]
