@@ -23,8 +23,8 @@ def sh(*cmd, check=True, timeout=600, env=None, stdin=None):
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout, check=False,
                        env=env, input=stdin)
     if check and p.returncode != 0:
-        raise RuntimeError('command failed (%d): %s\n%s%s' % (p.returncode, ' '.join(str(c) for c in cmd),
-                                                             p.stdout[-2000:], p.stderr[-2000:]))
+        raise RuntimeError('command failed (%d): %s\n%s%s'
+                           % (p.returncode, ' '.join(str(c) for c in cmd), p.stdout[-2000:], p.stderr[-2000:]))
     return p
 
 
@@ -113,7 +113,7 @@ def fmt_ratio(a, b):
 
 
 def table(headers, rows):
-    out = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join('---' for _ in headers) + '|']
+    out = ['| ' + ' | '.join(headers) + ' |', '|' + '|'.join('---' for dummy in headers) + '|']
     for row in rows:
         out.append('| ' + ' | '.join(str(c) for c in row) + ' |')
     return '\n'.join(out)

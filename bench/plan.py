@@ -68,7 +68,7 @@ def hostvars_for(n, plan, lost=0.0):
 
 def _time(fn, runs):
     out = []
-    for _ in range(runs):
+    for dummy in range(runs):
         gc.collect()
         t = time.perf_counter()
         res = fn()
@@ -137,7 +137,7 @@ def bench_plan(sizes, runs, action_sizes):
                  ('lost1', hostvars_for(n, plan, 0.01)))
         for case, hv in cases:
             samples = []
-            for _ in range(reps):
+            for dummy in range(reps):
                 gc.collect()
                 got, laps = runner.run(group, hv)
                 samples.append(laps)

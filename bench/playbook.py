@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 
-from common import HERE, REPO, fmt_ratio, fmt_s, import_collection, log, sh, table
+from common import HERE, REPO, fmt_ratio, fmt_s, import_collection, log, median, sh, table
 
 NETWORK = 'hostgw-bench'
 SUBNET = '10.173.0.0/24'
@@ -121,6 +121,38 @@ def run_playbook(tmp, inv_path, playbook, label, forks, extra=None):
                 per_host=dict((h, dict(ok=s['ok'], changed=s['changed'], skipped=s['skipped'])) for h, s in stats.items()))
 
 
+PROBE_REPEAT = 10
+
+
+def latency_probe(tmp, lab, k):
+    """One host, one fork, nothing else running in Ansible: the cost of one module run through the podman
+    connection (command, ping, hostgw_route with nothing to do), and inside the container the price of
+    Python's start and of importing pyroute2."""
+    host = host_names(k)[0]
+    inv = os.path.join(tmp, 'inventory-probe.json')
+    with open(inv, 'w') as fh:
+        json.dump(inventory(k), fh)
+    routes = planned_routes(k)
+    pb = os.path.join(tmp, 'probe.yml')
+    tasks = []
+    for i in range(PROBE_REPEAT):   # interleaved, so that a change of load hits all three alike
+        tasks.append({'name': 'command %d' % i, 'ansible.builtin.command': 'true', 'changed_when': False})
+        tasks.append({'name': 'hostgw_route %d' % i, 'hostgw.network.hostgw_route': {'routes': routes, 'dev': DEV}})
+        tasks.append({'name': 'ping %d' % i, 'ansible.builtin.ping': {}})
+    with open(pb, 'w') as fh:
+        json.dump([{'name': 'probe', 'hosts': host, 'gather_facts': False, 'tasks': tasks}], fh)
+    res = run_playbook(tmp, inv, pb, 'probe', 1)
+    out = {}
+    for t in res['tasks']:
+        out.setdefault(t['name'].split()[0], []).append(t['seconds'])
+    for dummy in range(5):
+        for label, cmd in (('python_start', ['python3', '-c', 'pass']), ('import_pyroute2', ['python3', '-c', 'import pyroute2'])):
+            t = time.perf_counter()
+            sh('podman', 'exec', host, *cmd)
+            out.setdefault(label, []).append(time.perf_counter() - t)
+    return out
+
+
 def bench_playbooks(sizes, forks=None):
     tmp = tempfile.mkdtemp(prefix='hostgw-bench-pb-')
     lab = Lab(tmp, max(sizes))
@@ -151,6 +183,9 @@ def bench_playbooks(sizes, forks=None):
             r['site_2'] = run_playbook(tmp, inv, site, 'site-%d-2' % k, f)
             assert lab.owned_routes(host_names(k)[0]) == naive_routes, 'site.yml and naive.yml installed different routes'
             assert r['site_2']['changed'] == 0, 're-run of site.yml changed something: %s' % r['site_2']['per_host']
+            if 'probe' not in data:
+                log('playbooks: %d hosts: one-host latency probe' % k)
+                data['probe'] = latency_probe(tmp, lab, k)
     finally:
         log('playbooks: removing the lab (containers %s1..%d, network %s)' % (PREFIX, max(sizes), NETWORK))
         lab.destroy()
@@ -172,6 +207,16 @@ def report(data):
                   'routes step, naive, re-run', 'routes step, site.yml, re-run', 'speed-up',
                   'naive.yml whole run', 'site.yml 1st run', 'site.yml re-run', 'changed on re-run (naive / site.yml)'],
                  rows)]
+    if 'probe' in data:
+        p = data['probe']
+        out.append('\n### One module run through the podman connection (one host, one fork, %d runs each, medians)\n'
+                   % PROBE_REPEAT)
+        rows = [['ansible.builtin.command `true`', fmt_s(median(p['command']))],
+                ['ansible.builtin.ping', fmt_s(median(p['ping']))],
+                ['hostgw.network.hostgw_route, nothing to do', fmt_s(median(p['hostgw_route']))],
+                ['inside the container: `podman exec` + `python3 -c pass`', fmt_s(median(p['python_start']))],
+                ['inside the container: `podman exec` + `python3 -c "import pyroute2"`', fmt_s(median(p['import_pyroute2']))]]
+        out.append(table(['what', 'wall'], rows))
     # Tasks per host of site.yml (first run): ok includes changed.
     rows = []
     for k in data['sizes']:

@@ -83,6 +83,8 @@ def baseline_collections(rev, tmp):
     with open(os.path.join(utils, '_netlink.py'), 'w') as f:
         f.write(old + _BASELINE_SHIM)
     return root
+
+
 PHASES = ('import', 'init', 'connect', 'read', 'plan', 'apply', 'report', 'close')
 
 
