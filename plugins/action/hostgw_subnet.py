@@ -147,7 +147,7 @@ def collect_members(group_hosts, hostvars, play_hosts, lease_var, pools=(False, 
         if _is_unset(pins[name][1]) and not usable6((lease or {}).get('subnet6')):
             need6.add(name)
     needy = need4 | need6
-    records = dict((name, ([], [])) for name in needy)
+    records = dict((name, ({}, {})) for name in needy)
     for holder in group_hosts:
         mesh = (leases[holder] or {}).get('mesh') or {}
         if not isinstance(mesh, dict):
@@ -162,10 +162,11 @@ def collect_members(group_hosts, hostvars, play_hosts, lease_var, pools=(False, 
         for peer, rec in pairs:
             if peer == holder or not isinstance(rec, dict):
                 continue
+            # Dicts as ordered sets: N holders usually record the same subnet, keep it once.
             if peer in need4 and rec.get('subnet'):
-                records[peer][0].append(rec['subnet'])
+                records[peer][0][rec['subnet']] = None
             if peer in need6 and rec.get('subnet6'):
-                records[peer][1].append(rec['subnet6'])
+                records[peer][1][rec['subnet6']] = None
     play_hosts = set(play_hosts)
     for name in group_hosts:
         hv = hostvars[name]
@@ -176,7 +177,7 @@ def collect_members(group_hosts, hostvars, play_hosts, lease_var, pools=(False, 
                        or _host_fact(hv, 'default_ipv4'))
         node_ip6 = _get(hv, 'hostgw_node_ip6') or _fact_address(hv, 'ansible_default_ipv6') or _host_fact(hv, 'default_ipv6')
         lease = leases[name]
-        rec4, rec6 = records.get(name, ([], []))
+        rec4, rec6 = (list(r) for r in records.get(name, ({}, {})))
         members.append(Member(
             name,
             node_ip=_text(node_ip),
