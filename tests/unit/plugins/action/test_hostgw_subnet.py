@@ -141,7 +141,7 @@ def test_leases_and_mesh_records():
     ms = members_by_name(['a', 'b', 'c', 'd'], hvs)
     assert (ms['a'].lease, ms['a'].lease6, ms['a'].record, ms['a'].record6) == ('10.244.1.0/24', 'fd00:1::/64', [], [])
     assert (ms['b'].lease, ms['b'].lease6) == ('', '')
-    assert ms['b'].record == ['10.244.2.0/24', '10.244.2.0/24']
+    assert ms['b'].record == ['10.244.2.0/24']   # recorded by a and c alike: kept once
     assert ms['b'].record6 == ['fd00:2::/64']
     # c has a lease of its own: what peers recorded for it is not even read (it would not be used)
     assert (ms['c'].lease, ms['c'].lease6, ms['c'].record) == ('10.244.3.0/24', '', [])
