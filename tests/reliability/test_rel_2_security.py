@@ -136,7 +136,7 @@ def test_masquerade_and_forward_rules_are_scoped_to_the_cluster_network(converge
         lines = snaps[h]['iptables']
         assert L.hostgw_rules(snaps[h]) == L.masq_lines(MESH3_SUBNETS[h]), (h, L.hostgw_rules(snaps[h]))
         # Everything else in iptables-save is exactly what was there before hostgw (foreign rules first, in order).
-        others = [l for l in lines if l not in L.hostgw_rules(snaps[h])]
+        others = [x for x in lines if x not in L.hostgw_rules(snaps[h])]
         assert others == converged.clean[h]['iptables'], (h, L.diff(converged.clean[h]['iptables'], others))
         # Single-stack mesh: IPv6 rules untouched.
         assert snaps[h]['ip6tables'] == converged.clean[h]['ip6tables'], h

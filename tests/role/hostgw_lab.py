@@ -429,9 +429,9 @@ def diff(a, b, path='', out=None, limit=40):
 def _normalized(snap):
     """A snapshot without what a recreated foreign bridge or a restarted container changes (ifindex, MAC, link-local)."""
     s = json.loads(json.dumps(snap))
-    for l in s['links']:
+    for lk in s['links']:
         for k in ('ifindex', 'link_index', 'address', 'broadcast', 'link_netnsid', 'operstate', 'flags', 'permaddr'):
-            l.pop(k, None)
+            lk.pop(k, None)
     for a in s['addrs']:
         for k in ('ifindex', 'link_index', 'address', 'broadcast', 'link_netnsid', 'operstate', 'flags'):
             a.pop(k, None)
@@ -594,9 +594,9 @@ def owned_routes(snap, family=4):
 
 
 def link(snap, name):
-    for l in snap['links']:
-        if l['ifname'] == name:
-            return l
+    for lk in snap['links']:
+        if lk['ifname'] == name:
+            return lk
     return None
 
 
@@ -610,7 +610,7 @@ def addrs_of(snap, name, family='inet'):
 
 def hostgw_rules(snap, family=4):
     key = 'iptables' if family == 4 else 'ip6tables'
-    return [l for l in snap[key] if 'HOSTGW' in l or 'hostgw' in l]
+    return [x for x in snap[key] if 'HOSTGW' in x or 'hostgw' in x]
 
 
 def file_text(lab, host, path):

@@ -93,7 +93,7 @@ def _diff_lines(result, task, host):
     events = result.results(task=task, host=host)
     assert len(events) == 1, (task, host, [e['status'] for e in events])
     d = events[0]['result'].get('diff') or {}
-    return set(l for l in d.get('before', '').splitlines() if l.strip()), set(l for l in d.get('after', '').splitlines() if l.strip())
+    return set(x for x in d.get('before', '').splitlines() if x.strip()), set(x for x in d.get('after', '').splitlines() if x.strip())
 
 
 def test_check_diff_on_changed_inventory_shows_changes_and_changes_nothing(converged, tmp_path):

@@ -18,10 +18,10 @@ description: Writes one JSON object per task result and one for the recap to the
 requirements: [enable in ANSIBLE_CALLBACKS_ENABLED]
 '''
 
-import json
-import os
+import json  # noqa: E402  pylint: disable=wrong-import-position
+import os  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible.plugins.callback import CallbackBase
+from ansible.plugins.callback import CallbackBase  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def _plain(value):
