@@ -108,6 +108,7 @@ actions:
   sample: ['ipv4: rewrote nat/HOSTGW-POSTRTG', 'ipv4: appended jump nat/POSTROUTING']
 '''
 
+import fcntl  # noqa: E402  pylint: disable=wrong-import-position
 import os  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
@@ -120,6 +121,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._masq import (  # n
     restore_input,
 )
 
+LOCK_FILE = '/run/hostgw-masq.lock'
 _BIN = {4: ('iptables', 'iptables-restore'), 6: ('ip6tables', 'ip6tables-restore')}
 _DIRS = ['/sbin', '/usr/sbin', '/usr/local/sbin']
 
@@ -146,6 +148,12 @@ class Tables:
     def has_jump(self, table, chain, spec):
         rc, _out = self.run(['-t', table, '-C', chain] + spec.split(), check=False)
         return rc == 0
+
+    def count_jump(self, table, chain, spec):
+        """How many copies of hostgw's jump rule the built-in chain holds."""
+        rc, out = self.run(['-t', table, '-S', chain], check=False)
+        want = '-A %s %s' % (chain, spec)
+        return sum(1 for line in out.splitlines() if line.strip() == want) if rc == 0 else 0
 
     def restore_chains(self, wanted):
         rc, out, err = self.module.run_command([self.restore, '-w', '--noflush'], data=restore_input(wanted), check_rc=False)
@@ -189,6 +197,13 @@ def main():
     else:
         families = {4: None, 6: None}
 
+    # One hostgw_masq at a time per host: read-compare-write of the jump rules must not interleave.
+    # The lock is released when the module process exits.
+    try:
+        lock = open(LOCK_FILE, 'a')  # pylint: disable=consider-using-with,unspecified-encoding
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    except (IOError, OSError) as e:
+        module.warn('cannot lock %s (%s): runs at the same time on this host may race' % (LOCK_FILE, e))
     actions, before, after, rules = [], {}, {}, {}
     for version, wanted in sorted(families.items()):
         t = Tables(module, version, required=present)
@@ -198,14 +213,16 @@ def main():
         current = {}
         for table, chain in (('nat', NAT_CHAIN), ('filter', FWD_CHAIN)):
             current[(table, chain)] = t.chain(table, chain)
-        jumps = dict(((table, chain), t.has_jump(table, chain, spec)) for table, chain, spec in JUMPS)
+        jumps = dict(((table, chain), t.count_jump(table, chain, spec)) for table, chain, spec in JUMPS)
         before[str(version)] = ['%s: -A %s %s' % (tag, c, s) for (tb, c, s) in JUMPS if jumps[(tb, c)]]
         before[str(version)] += ['%s: %s' % (tag, line) for key in sorted(current) for line in (current[key] or [])]
         if present:
             stale = dict((key, rules_) for key, rules_ in wanted.items() if current.get(key) != rules_)
             missing = [(tb, c, s) for (tb, c, s) in JUMPS if not jumps[(tb, c)]]
+            extra = [(tb, c, s) for (tb, c, s) in JUMPS if jumps[(tb, c)] > 1]
             actions += ['%s: rewrote %s/%s' % (tag, tb, c) for (tb, c) in sorted(stale)]
             actions += ['%s: appended jump %s/%s' % (tag, tb, c) for (tb, c, _s) in missing]
+            actions += ['%s: removed %d duplicate jump(s) %s/%s' % (tag, jumps[(tb, c)] - 1, tb, c) for (tb, c, _s) in extra]
             after[str(version)] = ['%s: -A %s %s' % (tag, c, s) for (tb, c, s) in JUMPS]
             after[str(version)] += ['%s: %s' % (tag, line) for key in sorted(wanted) for line in wanted[key]]
             rules[str(version)] = [line for key in sorted(wanted) for line in wanted[key]]
@@ -215,6 +232,9 @@ def main():
                 t.restore_chains(wanted)
             for tb, c, s in missing:
                 t.run(['-t', tb, '-A', c] + s.split())
+            for tb, c, s in extra:
+                for _i in range(jumps[(tb, c)] - 1):
+                    t.run(['-t', tb, '-D', c] + s.split())
         else:
             after[str(version)] = []
             present_jumps = [(tb, c, s) for (tb, c, s) in JUMPS if jumps[(tb, c)]]
