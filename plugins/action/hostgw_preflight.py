@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh, check_variable_names
+from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh, check_settings, check_variable_names
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -20,6 +20,8 @@ ARGUMENT_SPEC = dict(
     facts_var=dict(type='str', default='hostgw_host'),
     iface_var=dict(type='str', default='hostgw_iface'),
     known_vars=dict(type='list', elements='str', default=[]),
+    mtu=dict(type='int', default=0),
+    cni_conf_name=dict(type='str'),
 )
 
 # Facts and results the collection itself sets on hosts.
@@ -47,6 +49,7 @@ class ActionModule(ActionBase):
             facts[name] = hv.get(args['facts_var']) or {}
             ifaces[name] = hv.get(args['iface_var']) or None
         errors, warnings = check_variable_names(names, list(args['known_vars']) + list(OWN_FACTS))
+        errors.extend(check_settings(args['bridge'], args['mtu'], args['proto'], args['cni_conf_name']))
         for warning in warnings:
             self._display.warning(warning)
         try:

@@ -14,6 +14,11 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
+
+from ansible_collections.hostgw.network.plugins.module_utils._bridge import BridgeError, validate_name
+
+_CONF_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.(conflist|conf|json)\Z')
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -132,3 +137,19 @@ def check_variable_names(vars_by_host, known, prefix='hostgw_'):
             else:
                 warnings.append('host %s: %s is not a hostgw variable; ignored' % (host, name))
     return errors, warnings
+
+
+def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None):
+    """Mesh-wide settings that a node module would only refuse after other modules changed the node."""
+    errors = []
+    try:
+        validate_name(bridge)
+    except BridgeError as e:
+        errors.append('hostgw_bridge: %s' % e)
+    if mtu is not None and mtu != 0 and not 68 <= mtu <= 65535:
+        errors.append('hostgw_mtu %r is out of range: 0 (the uplink\'s MTU) or 68-65535' % (mtu,))
+    if proto is not None and not 5 <= proto <= 255:
+        errors.append('hostgw_route_proto %r is not allowed: use 5-255 (0-4 belong to the kernel, boot and static routes)' % (proto,))
+    if cni_conf_name is not None and not _CONF_NAME.match(cni_conf_name):
+        errors.append('hostgw_cni_conf_name %r must be a plain file name ending in .conflist, .conf or .json' % (cni_conf_name,))
+    return errors

@@ -21,7 +21,8 @@ description:
     peer's node IP is on-link on each node's uplink (host-gw cannot cross routers, which Flannel never checks), that
     no node address and no foreign route lies inside the cluster network, and that the bridge name is free or a bridge
     and is not the uplink.
-  - Catches typos in host variables (see O(known_vars)).
+  - Catches typos in host variables (see O(known_vars)), and refuses a bridge name, MTU, route protocol or CNI file
+    name that a node module would refuse only after other modules had changed the node.
   - Gives every host the fact C(hostgw_preflight.hosts[<host>]) with its C(uplink) and the uplink's C(mtu).
 author:
   - hostgw contributors (@hostgw)
@@ -70,6 +71,13 @@ options:
     description: Host variable naming a node's uplink, when set.
     type: str
     default: hostgw_iface
+  mtu:
+    description: The MTU the bridge will get; checked to be C(0) (the uplink's) or 68-65535.
+    type: int
+    default: 0
+  cni_conf_name:
+    description: File name of the CNI conflist; checked to be a plain file name ending in C(.conflist), C(.conf) or C(.json).
+    type: str
   known_vars:
     description:
       - The variable names a user may set (the role passes its C(argument_specs) options). A host variable starting

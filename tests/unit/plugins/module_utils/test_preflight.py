@@ -98,3 +98,16 @@ def test_variable_typos():
     assert errors == ['host a: unknown variable hostgw_subnet_lenn; did you mean hostgw_subnet_len?',
                       'host b: unknown variable hostgw_brigde; did you mean hostgw_bridge?']
     assert warnings == ['host a: hostgw_lab_networks is not a hostgw variable; ignored']
+
+
+def test_settings_refused_before_any_node_changes():
+    from ansible_collections.hostgw.network.plugins.module_utils._preflight import check_settings
+    assert check_settings('cni0', 0, 244, '10-hostgw.conflist') == []
+    assert check_settings('cni0', 1500, 5, 'x.conf') == []
+    errors = check_settings('cni0\nx', 50, 2, '../../../tmp/pwned')
+    assert errors == [
+        "hostgw_bridge: bridge name 'cni0\\nx' is not a valid interface name (1-15 characters of letters, digits, _ . -)",
+        'hostgw_mtu 50 is out of range: 0 (the uplink\'s MTU) or 68-65535',
+        'hostgw_route_proto 2 is not allowed: use 5-255 (0-4 belong to the kernel, boot and static routes)',
+        "hostgw_cni_conf_name '../../../tmp/pwned' must be a plain file name ending in .conflist, .conf or .json",
+    ]
