@@ -61,6 +61,14 @@ options:
       - If omitted, the interface that holds O(node_ip) is used.
       - One of O(dev) and O(node_ip) is required when O(state=present).
     type: str
+  bridge:
+    description:
+      - The pods' bridge of this node (as managed by M(hostgw.network.cni_bridge) in the same play, before this module).
+      - Only matters in check mode. When a node's subnet moves and another node takes the old one in the same run,
+        the bridge still holds the old subnet's connected route while nothing has been changed; the real run
+        re-addresses the bridge first. In check mode, a connected (gateway-less, C(proto kernel)) route on this
+        bridge is therefore not reported as a foreign conflict. Outside check mode it always is.
+    type: str
   node_ip:
     description:
       - This node's own address on the uplink; used to find O(dev) when that is not given.
@@ -245,8 +253,13 @@ def run(module, kernel, lap=_NO_LAPS):
         wanted = parse_wanted(p['routes'], p['metric'])
         keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
         result['own_subnets'] = [w.dest for w in skipped]
+        seen = existing
+        if module.check_mode and p['bridge']:
+            # The bridge's connected routes go away when cni_bridge re-addresses it, which check mode did not do.
+            bridge_index = next((l['index'] for l in links if l['name'] == p['bridge']), None)
+            seen = [r for r in existing if not (r.oif == bridge_index and r.proto == 2 and not r.via)]
         try:
-            changes = diff_routes(keep, existing, dev_index, proto, p['purge'])
+            changes = diff_routes(keep, seen, dev_index, proto, p['purge'])
         except RouteError as e:
             # diff_routes names links by index ('dev if3'): say which link that is.
             raise RouteError([_IFINDEX.sub(lambda m: 'dev %s' % names.get(int(m.group(1)), m.group(0)[4:]), err)
@@ -332,6 +345,7 @@ def main():
                 host=dict(type='str'),
             )),
             dev=dict(type='str'),
+            bridge=dict(type='str'),
             node_ip=dict(type='str'),
             proto=dict(type='int', default=244),
             metric=dict(type='int'),
