@@ -160,9 +160,6 @@ def test_rejected_before_any_host_changed(lab, tmp_path_factory, case):
 
 # --- bugs: values that are checked too late or not at all ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason='BUG: hostgw_mtu and hostgw_route_proto are validated only by cni_bridge/hostgw_route, '
-                   'after hostgw_masq (and cni_bridge) already changed every host; neither the argument spec nor the '
-                   'pre-flight checks their range')
 @pytest.mark.parametrize('var,value,text', [
     ('hostgw_mtu', 50, 'mtu 50 is out of range (68-65535)'),
     ('hostgw_route_proto', 2, 'proto 2 is not allowed: use 5-255'),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 import hostgw_lab as L
 from hostgw_fixtures import MESH3_SUBNETS, mesh3_inventory
@@ -22,7 +21,7 @@ MESH4 = [H1, H2, H3, H4]
 MESH4_SUBNETS = L.expected_subnets(MESH4)
 
 
-def inv4(path, hosts=MESH4, **kw):
+def inv4(path, hosts=tuple(MESH4), **kw):
     return L.inventory(path, hosts, group_vars={'hostgw_network': L.CLUSTER}, **kw)
 
 
@@ -41,7 +40,7 @@ def stop(lab, host):
 
 def start(lab, host):
     lab.podman('start', host)
-    for _ in range(60):
+    for _attempt in range(60):
         if lab.exec(host, 'python3', '-c', '1', check=False).returncode == 0:
             return
         time.sleep(0.5)
@@ -174,8 +173,6 @@ def test_host_stopped_mid_run_others_converge_and_it_heals(lab, tmp_path):
 
 # --- two runs at once ------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=False, reason='BUG (see test_concurrent_masq_runs_never_duplicate_jump_rules): the two runs race in '
-                   'hostgw_masq and duplicate a jump rule in about half of the attempts; passes when they do not overlap')
 def test_two_concurrent_runs_leave_consistent_state(lab, tmp_path):
     """Two ansible-playbook runs of site.yml on the same (clean) hosts at the same time. Whatever each reports, a
     third run changes nothing and the state is exactly one converge's: one route per peer, one bridge address,
@@ -230,9 +227,6 @@ def test_foreign_state_survives_converge_churn_and_teardown(converged, tmp_path)
 
 # --- the race behind the two-runs test, deterministic ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason='BUG: hostgw_masq checks for its jump rules (iptables -C) and appends the missing ones '
-                   '(-A) without a lock, so concurrent runs append the same jump twice; later runs see the jump (-C '
-                   'succeeds) and never remove the duplicate')
 def test_concurrent_masq_runs_never_duplicate_jump_rules(clean, tmp_path):
     """The race behind the flaky two-runs test, made deterministic: the exact hostgw_masq module call of a run
     (AnsiballZ payload kept on hostgw-rel-1) is started 12 times at once, in up to 5 bursts, inside the host while the jumps are missing;

@@ -88,7 +88,7 @@ def foreign_via(host):
 _SNAPSHOT_PY = r'''
 import hashlib, json, os, re, stat, subprocess, sys
 def out(*argv):
-    return subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True).stdout
+    return subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False).stdout
 def js(*argv):
     return json.loads(out(*argv) or '[]')
 def tables(cmd):
@@ -150,7 +150,7 @@ _RESET_PY = r'''
 import json, os, shutil, subprocess, sys, time
 cfg = json.loads(sys.stdin.read())
 def run(*argv, **kw):
-    return subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kw)
+    return subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kw, check=False)
 def must(*argv):
     p = run(*argv)
     if p.returncode != 0:
@@ -347,10 +347,10 @@ class Running:
 
     def wait(self):
         try:
-            rest, _ = self.proc.communicate(timeout=self.timeout)
+            rest, _err = self.proc.communicate(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            rest, _ = self.proc.communicate()
+            rest, _err = self.proc.communicate()
         stdout = ''.join(self.lines) + (rest or '')
         events = []
         try:
@@ -453,7 +453,7 @@ class Lab:
     @staticmethod
     def podman(*args, check=True, input=None, timeout=120):
         p = subprocess.run(['podman'] + list(args), input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           universal_newlines=True, timeout=timeout)
+                           universal_newlines=True, timeout=timeout, check=False)
         if check and p.returncode != 0:
             raise LabError('podman %s failed (%d): %s %s' % (' '.join(args)[:200], p.returncode, p.stdout[-2000:], p.stderr[-2000:]))
         return p
@@ -485,7 +485,7 @@ class Lab:
     def _lab_playbook(self, name):
         p = subprocess.run([_ansible_playbook(), '-i', 'localhost,', os.path.join(REPO, 'molecule', 'shared', name),
                             '-e', '@' + self._vars_file()], cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=600)
+                           stderr=subprocess.STDOUT, universal_newlines=True, timeout=600, check=False)
         return p
 
     def create(self):
@@ -761,5 +761,5 @@ def run_adhoc(inventory, pattern, module, args, *extra, keep_remote_files=False,
     ansible = os.path.join(os.path.dirname(_ansible_playbook()), 'ansible')
     p = subprocess.run([ansible, '-i', str(inventory), pattern, '-m', module, '-a', json.dumps(args)] + list(extra),
                        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                       timeout=timeout)
+                       timeout=timeout, check=False)
     return p.returncode, p.stdout
