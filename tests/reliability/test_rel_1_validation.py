@@ -158,11 +158,11 @@ def test_rejected_before_any_host_changed(lab, tmp_path_factory, case):
     assert_rejected_up_front(res, before, after, host, text)
 
 
-# --- bugs: values that are checked too late or not at all ------------------------------------------------------
+# --- values the node modules would refuse only after other modules changed the node (bug 2, fixed) ---------------
 
 @pytest.mark.parametrize('var,value,text', [
-    ('hostgw_mtu', 50, 'mtu 50 is out of range (68-65535)'),
-    ('hostgw_route_proto', 2, 'proto 2 is not allowed: use 5-255'),
+    ('hostgw_mtu', 50, "hostgw pre-flight: hostgw_mtu 50 is out of range: 0 (the uplink's MTU) or 68-65535"),
+    ('hostgw_route_proto', 2, 'hostgw pre-flight: hostgw_route_proto 2 is not allowed: use 5-255'),
 ], ids=['mtu-out-of-range', 'route-proto-reserved'])
 def test_out_of_range_value_is_rejected_before_any_host_changed(clean, tmp_path, var, value, text):
     lab = clean
