@@ -388,22 +388,6 @@ class Kernel:
                     outcome[seq] = -unpack_err(buf, off + 16)[0]
                 off = (off + length + 3) & ~3
 
-    def _one(self, action, r, oif=None, proto=None):
-        res = self.routes_apply([(action, r)], oif, proto)
-        if res.failed:
-            raise res.failed[0][1]
-        if res.error is not None:
-            raise res.error
-
-    def route_add(self, w, oif, proto):
-        self._one('add', w, oif, proto)
-
-    def route_replace(self, w, oif, proto):
-        self._one('replace', w, oif, proto)
-
-    def route_del(self, r):
-        self._one('delete', r)
-
     # ---- link and address writes -------------------------------------------------------------
     def bridge_create(self, name):
         self.ipr.link('add', ifname=name, kind='bridge')

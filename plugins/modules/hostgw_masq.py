@@ -145,10 +145,6 @@ class Tables:
             return None
         return [line for line in out.splitlines() if line.startswith('-A ')]
 
-    def has_jump(self, table, chain, spec):
-        rc, _out = self.run(['-t', table, '-C', chain] + spec.split(), check=False)
-        return rc == 0
-
     def count_jump(self, table, chain, spec):
         """How many copies of hostgw's jump rule the built-in chain holds."""
         rc, out = self.run(['-t', table, '-S', chain], check=False)
@@ -244,7 +240,7 @@ def main():
             if module.check_mode:
                 continue
             for tb, c, s in present_jumps:
-                while t.has_jump(tb, c, s):
+                for _i in range(jumps[(tb, c)]):   # every copy, duplicates included
                     t.run(['-t', tb, '-D', c] + s.split())
             for tb, c in chains:
                 t.run(['-t', tb, '-F', c])
