@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
 import struct
 import traceback
@@ -31,13 +32,29 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import KAdd
 __metaclass__ = type  # pylint: disable=invalid-name
 
 PYROUTE2_IMPORT_ERROR = None
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError  # noqa: F401  pylint: disable=unused-import  # re-exported for the modules
-except ImportError:  # pragma: no cover - exercised on hosts without pyroute2
-    IPRoute = None
-    NetlinkError = OSError
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+
+class NetlinkError(OSError):
+    """A request the kernel refused: ``code`` is the errno (the shape of pyroute2's ``NetlinkError``)."""
+
+    def __init__(self, code, msg=None):
+        self.code = code
+        super(NetlinkError, self).__init__(code, msg or os.strerror(code))
+
+    def __str__(self):
+        return '(%d, %r)' % (self.code, self.strerror)
+
+
+def _pyroute2():
+    """pyroute2's ``IPRoute`` class, imported on first use: only link and address changes need it
+    (about 0.2 s per module run); reads and route changes never do."""
+    global PYROUTE2_IMPORT_ERROR  # pylint: disable=global-statement
+    try:
+        from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+        return None
+    return IPRoute
 
 MISSING_PYROUTE2 = ('pyroute2 is not importable by %s on this host: install python3-pyroute2 '
                     '(Debian/Ubuntu), python3-pyroute2 (Fedora/EL, EPEL) or run "pip install pyroute2"')
@@ -101,11 +118,8 @@ _TIMEOUT = 60                  # seconds without any answer from the kernel befo
 
 
 def _netlink_error(code):
-    """The exception pyroute2 raises for a refused request (same type, same text: ``(101, 'Network is unreachable')``)."""
-    try:
-        return NetlinkError(code)
-    except TypeError:  # pragma: no cover - OSError stand-in when pyroute2 is missing
-        return OSError(code, errno.errorcode.get(code, str(code)))
+    """The exception for a refused request (``code``: the errno; text ``[Errno 101] Network is unreachable``)."""
+    return NetlinkError(code)
 
 
 class BatchResult:
@@ -125,14 +139,15 @@ class BatchResult:
 
 
 def missing_pyroute2(python):
-    return MISSING_PYROUTE2 % python if IPRoute is None else None
+    """Why link and address changes cannot be made with ``python`` (pyroute2 not importable), or None."""
+    return MISSING_PYROUTE2 % python if _pyroute2() is None else None
 
 
 class Kernel:
     """Thin wrapper over one ``IPRoute`` socket (plus a plain netlink socket for routes). Use as a context manager."""
 
     def __init__(self):
-        self.ipr = IPRoute()
+        self._ipr = None
         self._nl = None
         self._seq = 0
         self._chunk = CHUNK
@@ -147,7 +162,31 @@ class Kernel:
         if self._nl is not None:
             self._nl.close()
             self._nl = None
-        self.ipr.close()
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+    @property
+    def ipr(self):
+        """pyroute2's ``IPRoute`` socket, opened on first use (link and address changes only)."""
+        if self._ipr is None:
+            cls = _pyroute2()
+            if cls is None:
+                raise NetlinkError(errno.ENOPKG, MISSING_PYROUTE2 % 'this Python')
+            self._ipr = cls()
+        return self._ipr
+
+    def _pyroute2_call(self, fn, *args, **kw):
+        """Call pyroute2, turning its NetlinkError into ours (one exception type for every kernel refusal)."""
+        try:
+            return fn(*args, **kw)
+        except OSError:
+            raise
+        except Exception as e:  # pyroute2's NetlinkError is not an OSError on every version
+            code = getattr(e, 'code', None)
+            if isinstance(code, int):
+                raise NetlinkError(code, str(e))
+            raise
 
     # ---- the plain netlink socket ---------------------------------------------------------------
     def _socket(self):
@@ -214,22 +253,6 @@ class Kernel:
                 if not interrupted or attempt == 2:
                     break   # the table changed during the dump (NLM_F_DUMP_INTR): read it again
             out.extend(routes)
-        return out
-
-    def routes_pyroute2(self, families=(4, 6)):
-        """``routes()`` read through pyroute2's decoder: the reference the kernel tests compare ``routes()`` with."""
-        out = []
-        for version in families:
-            for m in self.ipr.get_routes(family=_FAMILY[version], table=MAIN_TABLE):
-                table = m.get_attr('RTA_TABLE') or m['table']
-                if table != MAIN_TABLE:
-                    continue
-                dst = m.get_attr('RTA_DST')
-                if dst is None:
-                    dst = '0.0.0.0' if version == 4 else '::'
-                prio = m.get_attr('RTA_PRIORITY')
-                out.append(KRoute(version, '%s/%d' % (dst, m['dst_len']), m.get_attr('RTA_GATEWAY'),
-                                  m.get_attr('RTA_OIF'), m['proto'], prio if prio is not None else 0, m['type']))
         return out
 
     def _dump_routes(self, family):
@@ -390,14 +413,14 @@ class Kernel:
 
     # ---- link and address writes -------------------------------------------------------------
     def bridge_create(self, name):
-        self.ipr.link('add', ifname=name, kind='bridge')
-        return self.ipr.link_lookup(ifname=name)[0]
+        self._pyroute2_call(self.ipr.link, 'add', ifname=name, kind='bridge')
+        return self._pyroute2_call(self.ipr.link_lookup, ifname=name)[0]
 
     def link_set(self, index, **kw):
-        self.ipr.link('set', index=index, **kw)
+        self._pyroute2_call(self.ipr.link, 'set', index=index, **kw)
 
     def link_del(self, index):
-        self.ipr.link('del', index=index)
+        self._pyroute2_call(self.ipr.link, 'del', index=index)
 
     def addr_add(self, index, cidr):
         ip, plen = cidr.split('/')
@@ -407,8 +430,8 @@ class Kernel:
         elif int(plen) < 31:
             # Like the CNI bridge plugin (and `ip addr add ... brd +`): set the subnet's broadcast.
             kw['broadcast'] = str(ipaddress.ip_interface(cidr).network.broadcast_address)
-        self.ipr.addr('add', index=index, address=ip, prefixlen=int(plen), **kw)
+        self._pyroute2_call(self.ipr.addr, 'add', index=index, address=ip, prefixlen=int(plen), **kw)
 
     def addr_del(self, index, cidr):
         ip, plen = cidr.split('/')
-        self.ipr.addr('del', index=index, address=ip, prefixlen=int(plen))
+        self._pyroute2_call(self.ipr.addr, 'del', index=index, address=ip, prefixlen=int(plen))

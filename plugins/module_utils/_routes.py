@@ -159,12 +159,14 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
     return keep, skipped
 
 
-def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True):
+def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, conflicts=None):
     """Compare wanted routes with the kernel's main table.
 
     ``existing``: every ``KRoute`` of the main table (both families). Owned routes carry ``proto``.
     A foreign route (any other protocol) on a wanted destination is a conflict: ``RouteError`` naming it;
     foreign routes are otherwise never touched. With ``purge``, owned routes not wanted are deleted.
+    ``conflicts``: a list to collect the conflict messages in instead of raising: the boot
+    restore installs everything else and reports each conflict.
     """
     by_dest = {}
     for r in existing:
@@ -194,8 +196,10 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True):
         else:
             changes.add.append(w)
             changes.delete.extend(owned)
-    if errors:
+    if errors and conflicts is None:
         raise RouteError(errors)
+    if conflicts is not None:
+        conflicts.extend(errors)
     if purge:
         for dest, routes in by_dest.items():
             if dest not in wanted_dests:
