@@ -25,6 +25,7 @@ import ipaddress
 import os
 import socket
 import struct
+import sys
 import traceback
 
 from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr, KRoute
@@ -42,6 +43,8 @@ class NetlinkError(OSError):
         super(NetlinkError, self).__init__(code, msg or os.strerror(code))
 
     def __str__(self):
+        if self.code == errno.ENOPKG:
+            return self.strerror
         return '(%d, %r)' % (self.code, self.strerror)
 
 
@@ -55,6 +58,7 @@ def _pyroute2():
         PYROUTE2_IMPORT_ERROR = traceback.format_exc()
         return None
     return IPRoute
+
 
 MISSING_PYROUTE2 = ('pyroute2 is not importable by %s on this host: install python3-pyroute2 '
                     '(Debian/Ubuntu), python3-pyroute2 (Fedora/EL, EPEL) or run "pip install pyroute2"')
@@ -80,6 +84,19 @@ _NLM_F_DUMP = 0x300
 _NLM_F_REPLACE = 0x100
 _NLM_F_EXCL = 0x200
 _NLM_F_CREATE = 0x400
+_RTM_NEWLINK = 16
+_RTM_GETLINK = 18
+_RTM_NEWADDR = 20
+_RTM_GETADDR = 22
+_IFLA_IFNAME = 3
+_IFLA_MTU = 4
+_IFLA_MASTER = 10
+_IFLA_LINKINFO = 18
+_IFLA_INFO_KIND = 1
+_IFLA_IFALIAS = 20
+_IFA_ADDRESS = 1
+_IFA_LOCAL = 2
+_IFA_FLAGS = 8
 _RTM_NEWROUTE = 24
 _RTM_DELROUTE = 25
 _RTM_GETROUTE = 26
@@ -95,6 +112,8 @@ _RT_SCOPE_NOWHERE = 255
 _NLA_TYPE_MASK = 0x3fff
 
 _HDR = struct.Struct('=LHHLL')                 # nlmsghdr: len, type, flags, seq, pid
+_IFINFOMSG = struct.Struct('=BxHiII')          # family, type, index, flags, change
+_IFADDRMSG = struct.Struct('=BBBBI')           # family, prefixlen, flags, scope, index
 _HDR_RTMSG = struct.Struct('=LHHLLBBBBBBBBL')  # nlmsghdr + rtmsg (family, dst_len, src_len, tos, table, protocol,
 _RTMSG = struct.Struct('=BBBBBBBBL')           # scope, type, flags)
 _ERR = struct.Struct('=i')
@@ -172,7 +191,7 @@ class Kernel:
         if self._ipr is None:
             cls = _pyroute2()
             if cls is None:
-                raise NetlinkError(errno.ENOPKG, MISSING_PYROUTE2 % 'this Python')
+                raise NetlinkError(errno.ENOPKG, MISSING_PYROUTE2 % sys.executable)
             self._ipr = cls()
         return self._ipr
 
@@ -218,31 +237,104 @@ class Kernel:
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return self._seq
 
-    # ---- reads -------------------------------------------------------------------------------
-    def links(self):
+    # ---- reads (hand-decoded dumps: no pyroute2 needed) ---------------------------------------
+    def _dump(self, mtype, body, want_type, decode):
+        """Send one dump request; call ``decode(data, off, end)`` for each ``want_type`` message; return the list."""
+        for attempt in range(3):
+            out, interrupted = self._dump_once(mtype, body, want_type, decode)
+            if not interrupted or attempt == 2:
+                return out
+        return out  # pragma: no cover
+
+    def _dump_once(self, mtype, body, want_type, decode):
+        s = self._socket()
+        seq = self._next_seq()
+        s.send(_HDR.pack(_HDR.size + len(body), mtype, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0) + body)
+        buf = bytearray(1 << 17)
         out = []
-        for m in self.ipr.get_links():
-            info = m.get_attr('IFLA_LINKINFO')
-            kind = info.get_attr('IFLA_INFO_KIND') if info is not None else None
-            out.append({
-                'index': m['index'],
-                'name': m.get_attr('IFLA_IFNAME'),
-                'kind': kind,
-                'mtu': m.get_attr('IFLA_MTU'),
-                'up': bool(m['flags'] & IFF_UP),
-                'alias': m.get_attr('IFLA_IFALIAS'),
-                'master': m.get_attr('IFLA_MASTER'),
-            })
+        interrupted = False
+        while True:
+            n, _anc, msg_flags, _addr = s.recvmsg_into([buf])
+            if msg_flags & socket.MSG_TRUNC:
+                raise _netlink_error(errno.EMSGSIZE)
+            data = memoryview(buf)[:n]
+            off = 0
+            while off + 16 <= n:
+                length, rtype, flags, mseq, _pid = _HDR.unpack_from(data, off)
+                if length < 16 or off + length > n:
+                    raise _netlink_error(errno.EIO)
+                end = off + length
+                if mseq == seq:
+                    if flags & _NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if rtype == _NLMSG_DONE:
+                        return out, interrupted
+                    if rtype == _NLMSG_ERROR:
+                        code = _ERR.unpack_from(data, off + 16)[0]
+                        if code < 0:
+                            raise _netlink_error(-code)
+                    elif rtype == want_type:
+                        item = decode(data, off, end)
+                        if item is not None:
+                            out.append(item)
+                off = (end + 3) & ~3
+
+    @staticmethod
+    def _attrs(data, a, end):
+        """``{type: memoryview of the payload}`` of the attributes in ``data[a:end]``."""
+        out = {}
+        while a + 4 <= end:
+            alen, atype = _ATTR.unpack_from(data, a)
+            if alen < 4:
+                break
+            out[atype & _NLA_TYPE_MASK] = data[a + 4:a + alen]
+            a += (alen + 3) & ~3
         return out
 
+    @staticmethod
+    def _str(value):
+        return None if value is None else bytes(value).split(b'\0', 1)[0].decode('utf-8', 'replace')
+
+    def _decode_link(self, data, off, end):
+        _family, _ltype, index, flags, _change = _IFINFOMSG.unpack_from(data, off + 16)
+        attrs = self._attrs(data, off + 16 + _IFINFOMSG.size, end)
+        kind = None
+        if _IFLA_LINKINFO in attrs:
+            info = attrs[_IFLA_LINKINFO]
+            kind = self._str(self._attrs(info, 0, len(info)).get(_IFLA_INFO_KIND))
+        mtu = attrs.get(_IFLA_MTU)
+        master = attrs.get(_IFLA_MASTER)
+        return {
+            'index': index,
+            'name': self._str(attrs.get(_IFLA_IFNAME)),
+            'kind': kind,
+            'mtu': _U32.unpack_from(mtu)[0] if mtu is not None else None,
+            'up': bool(flags & IFF_UP),
+            'alias': self._str(attrs.get(_IFLA_IFALIAS)) or None,
+            'master': _U32.unpack_from(master)[0] if master is not None else None,
+        }
+
+    def _decode_addr(self, data, off, end):
+        family, prefixlen, flags, scope, index = _IFADDRMSG.unpack_from(data, off + 16)
+        if family not in _VERSION:
+            return None
+        attrs = self._attrs(data, off + 16 + _IFADDRMSG.size, end)
+        raw = attrs.get(_IFA_LOCAL)
+        if raw is None:
+            raw = attrs.get(_IFA_ADDRESS)
+        if raw is None:
+            return None
+        if _IFA_FLAGS in attrs:
+            flags = _U32.unpack_from(attrs[_IFA_FLAGS])[0]
+        return KAddr(index, _VERSION[family], socket.inet_ntop(family, bytes(raw)), prefixlen, scope, flags)
+
+    def links(self):
+        """Every link: dicts with ``index``, ``name``, ``kind``, ``mtu``, ``up``, ``alias``, ``master``."""
+        return self._dump(_RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), _RTM_NEWLINK, self._decode_link)
+
     def addrs(self):
-        out = []
-        for m in self.ipr.get_addr():
-            addr = m.get_attr('IFA_LOCAL') or m.get_attr('IFA_ADDRESS')
-            if addr is None or m['family'] not in _VERSION:
-                continue
-            out.append(KAddr(m['index'], _VERSION[m['family']], addr, m['prefixlen']))
-        return out
+        """Every IPv4/IPv6 address as ``KAddr`` (with its scope and IFA_F_* flags)."""
+        return self._dump(_RTM_GETADDR, _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), _RTM_NEWADDR, self._decode_addr)
 
     def routes(self, families=(4, 6)):
         """Every route of the main table as ``KRoute`` (one hand-decoded dump per family)."""

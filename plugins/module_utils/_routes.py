@@ -23,7 +23,19 @@ DEFAULT_METRIC = {4: 0, 6: 1024}
 # A route as read from the kernel (main table). dest is canonical 'net/len'; via may be None.
 KRoute = namedtuple('KRoute', 'family dest via oif proto metric rtype')
 # An address on a link: address text, prefix length, link index, family.
-KAddr = namedtuple('KAddr', 'index family address prefixlen')
+KAddr = namedtuple('KAddr', 'index family address prefixlen scope flags')
+KAddr.__new__.__defaults__ = (0, 0)   # scope (RT_SCOPE_UNIVERSE), IFA_F_* flags
+#: IFA_F_* flags of an address that is never a node IP: temporary (privacy), deprecated, tentative, DAD failed.
+IFA_F_UNSTABLE = 0x01 | 0x20 | 0x40 | 0x08
+
+
+def is_link_local(address):
+    """The one definition of link-local hostgw uses everywhere (fe80::/10, 169.254.0.0/16): such addresses are
+    the kernel's, never node IPs, never gateway addresses hostgw manages, never compared or removed."""
+    ip = ipaddress.ip_address(str(address).split('/')[0].split('%')[0])
+    return ip.is_link_local
+
+
 # A wanted route after validation.
 WRoute = namedtuple('WRoute', 'family dest via metric host')
 
