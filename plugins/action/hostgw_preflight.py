@@ -51,10 +51,11 @@ class ActionModule(ActionBase):
         for warning in warnings:
             self._display.warning(warning)
         hosts = {}
-        try:
-            hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'], args['uplink_var'])
-        except PreflightError as e:
-            errors.extend(e.errors)
+        if facts:
+            try:
+                hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'], args['uplink_var'])
+            except PreflightError as e:
+                errors.extend(e.errors)
         if errors:
             raise AnsibleActionFail('hostgw pre-flight: ' + '; '.join(errors), result=dict(errors=errors))
         result.update(changed=False, ansible_facts=dict(hostgw_preflight=dict(hosts=hosts)),
