@@ -188,8 +188,9 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
     errors = []
     missing = [name for name in group_hosts if name not in hostvars]
     if missing:
-        return Inputs([], ['host%s %s of the group %s no hostvars' % ('s' if len(missing) > 1 else '', ', '.join(missing),
-                                                                     'have' if len(missing) > 1 else 'has')], {}, 0)
+        many = len(missing) > 1
+        text = 'host%s %s of the group %s no hostvars' % ('s' if many else '', ', '.join(missing), 'have' if many else 'has')
+        return Inputs([], [text], {}, 0)
     usable4 = lease_check(pools[0])
     usable6 = lease_check(pools[1])
     views = {}

@@ -231,5 +231,3 @@ def test_pin_over_a_subnet_held_by_a_host_outside_the_run_fails():
     assert exc.result['errors'] == [
         'host d is pinned to 10.244.2.0/24, which b (not in this run) still holds; include b in the run '
         'so it can be renumbered, or pin another subnet']
-
-

@@ -159,7 +159,7 @@ def test_lease_peers_option_checked_and_honoured():
 
 
 def test_build_leases_shares_one_record_per_host():
-    p = build_leases({'network': NET, 'network6': None, 'hosts': dict(
-        (n, {'subnet': s, 'node_ip': i}) for n, s, i in (('a', '10.0.1.0/24', '1.1.1.1'), ('b', '10.0.2.0/24', '1.1.1.2'),
-                                                          ('c', '10.0.3.0/24', '1.1.1.3')))}, 2)
+    hosts = {'a': {'subnet': '10.0.1.0/24', 'node_ip': '1.1.1.1'}, 'b': {'subnet': '10.0.2.0/24', 'node_ip': '1.1.1.2'},
+             'c': {'subnet': '10.0.3.0/24', 'node_ip': '1.1.1.3'}}
+    p = build_leases({'network': NET, 'network6': None, 'hosts': hosts}, 2)
     assert p['hosts']['a']['lease']['peers']['c'] is p['hosts']['b']['lease']['peers']['c']
