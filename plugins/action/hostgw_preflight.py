@@ -39,7 +39,9 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        for old in getattr(validation, '_deprecations', None) or []:    # iface_var: say so, as a module would
+            self._display.deprecated(old['msg'], version=old.get('version'), collection_name=old.get('collection_name'))
         plan = args['plan']
         play_hosts = task_vars.get('ansible_play_hosts', task_vars.get('ansible_play_hosts_all')) or []
         facts, ifaces, names, errors = preflight_inputs(plan, task_vars.get('hostvars') or {}, play_hosts, args['facts_var'],

@@ -27,7 +27,7 @@ def host_facts(ip):
             'addresses': [{'ifname': 'eth0', 'family': 4, 'address': ip, 'prefixlen': 24}], 'routes': []}
 
 
-def run(args, hostvars, play_hosts=('a', 'b')):
+def run(args, hostvars, play_hosts=('a', 'b'), display=None):
     task = MagicMock()
     task.args = dict(args)
     task.async_val = 0
@@ -35,7 +35,7 @@ def run(args, hostvars, play_hosts=('a', 'b')):
     task.action = 'hostgw.network.hostgw_preflight'
     act = ActionModule(task, MagicMock(), PlayContext(), loader=MagicMock(), templar=MagicMock(), shared_loader_obj=None)
     act._load_name = task.action    # set by the plugin loader; a class attribute only since ansible-core 2.19
-    act._display = MagicMock()
+    act._display = display if display is not None else MagicMock()
     return act.run(task_vars={'hostvars': hostvars, 'ansible_play_hosts': list(play_hosts), 'inventory_hostname': 'a'})
 
 
@@ -89,6 +89,8 @@ def test_old_option_name_iface_var_still_works():
     plan = {'network': '10.244.0.0/16', 'hosts': dict((n, dict(h, uplink=None, mtu=None)) for n, h in PLAN['hosts'].items())}
     hv = facts_hostvars()
     hv['a']['my_iface'] = 'nope0'
+    display = MagicMock()
     with pytest.raises(AnsibleActionFail) as e:
-        run({'plan': plan, 'iface_var': 'my_iface'}, hv)
+        run({'plan': plan, 'iface_var': 'my_iface'}, hv, display=display)
     assert e.value.result['errors'][0] == 'host a: uplink my_iface=nope0 does not exist (links: eth0)'
+    assert "Alias 'iface_var' is deprecated" in display.deprecated.call_args[0][0]
