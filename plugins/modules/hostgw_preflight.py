@@ -18,11 +18,11 @@ description:
     every node of the play, on the controller, in one call (use C(run_once=true)), and fails listing every problem
     with the host and value named.
   - Only checks. The uplink and its MTU come from the plan (RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink)).
-    Checks that each node's uplink exists and holds its node IP (where the plan has no uplink, says why: the node IP
+    Checks that each node's uplink exists and holds its node IP (where the plan has no uplink, it says why, the node IP
     is not on the node, or C(hostgw_iface) is missing or does not hold it), that every peer's node IP is on-link on
     each node's uplink (host-gw cannot cross routers, which Flannel never checks), that no node address and no foreign
     route lies inside the cluster network, and that the bridge name is free or a bridge and is not the uplink.
-  - Linear in the mesh size: peers' node IPs are indexed once, not compared pair by pair.
+  - Linear in the mesh size; peers' node IPs are indexed once, not compared pair by pair.
   - Fails when no host of the run has the facts of M(hostgw.network.hostgw_facts) (a pre-flight without facts
     checks nothing), and names each host of the run without them.
   - Catches typos in host variables (see O(known_vars)), and refuses a bridge name, MTU, route protocol or CNI file

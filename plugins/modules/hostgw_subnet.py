@@ -129,7 +129,7 @@ options:
         and pin every host that must never move.
       - Hosts outside the play with an unknown lease always fail the plan.
       - With V(fail), when no host of O(group) has a lease at all (and not every host is pinned), the task fails saying
-        that no lease was read: run M(hostgw.network.hostgw_facts) first (as the role does) or use V(new).
+        that no lease was read; run M(hostgw.network.hostgw_facts) first (as the role does) or use V(new).
     type: str
     choices: [fail, new]
     default: fail

@@ -210,3 +210,25 @@ def test_pin_that_fails_to_template_names_host_variable_and_text(tmp_path, monke
     with pytest.raises(Exception) as e:
         play.run(task)
     assert "host host2: hostgw_subnet '{{typo}}'" in str(e.value), str(e.value)
+
+
+@pytest.mark.parametrize('doc', [subnet_doc, preflight_doc], ids=['hostgw_subnet', 'hostgw_preflight'])
+def test_documentation_is_yaml_and_documents_every_option(doc):
+    spec = {subnet_doc: subnet_action.ARGUMENT_SPEC, preflight_doc: preflight_action.ARGUMENT_SPEC}[doc]
+    documented = yaml.safe_load(doc.DOCUMENTATION)['options']
+    assert sorted(documented) == sorted(spec)
+    for name, option in spec.items():
+        assert documented[name].get('default') == option.get('default'), name
+        assert documented[name].get('aliases', []) == option.get('aliases', []), name
+    yaml.safe_load(doc.RETURN)
+
+
+def test_plan_per_host_keys_are_documented(tmp_path, monkeypatch):
+    """What a user reads of hosts[<host>] is in RETURN's contains (cni_bridge refers to hosts.gateway_cidr)."""
+    returned = yaml.safe_load(subnet_doc.RETURN)['ansible_facts']['contains']['hostgw_plan']['contains']
+    play = Play(tmp_path, {'host1': {'hostgw_node_ip6': 'fd00:168::1'}, 'host2': {'hostgw_node_ip6': 'fd00:168::2'}}, monkeypatch)
+    play.run({'name': 'facts', 'hostgw.network.hostgw_facts': {}})
+    plan = play.run({'name': 'plan', 'hostgw.network.hostgw_subnet': {'network': '10.244.0.0/16', 'network6': 'fd00:10:244::/56'}})
+    plan = plan['ansible_facts']['hostgw_plan']
+    assert sorted(plan) == sorted(returned)
+    assert sorted(plan['hosts']['host1']) == sorted(returned['hosts']['contains'])
