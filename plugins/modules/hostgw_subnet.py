@@ -117,7 +117,7 @@ options:
     default: hostgw_lease
   lease_peers:
     description:
-      - How many peers each lease records, C(k) (1-64): a host's C(k) successors on the ring of member names.
+      - How many peers each lease records, C(k) (1-64), the host's C(k) successors on the ring of member names.
       - A host that lost its state keeps its subnet as long as one of its C(k) recorders (its C(k) predecessors on the
         ring) still holds its lease; a lease stays the same size whatever the mesh size.
     type: int

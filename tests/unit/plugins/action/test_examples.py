@@ -220,7 +220,22 @@ def test_documentation_is_yaml_and_documents_every_option(doc):
     for name, option in spec.items():
         assert documented[name].get('default') == option.get('default'), name
         assert documented[name].get('aliases', []) == option.get('aliases', []), name
-    yaml.safe_load(doc.RETURN)
+    for part in (yaml.safe_load(doc.DOCUMENTATION), yaml.safe_load(doc.RETURN)):
+        assert_descriptions_are_text(part)
+
+
+def assert_descriptions_are_text(node, path='doc'):
+    """Every description is a string or a list of strings (a stray ': ' makes a mapping of it)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == 'description':
+                for text in value if isinstance(value, list) else [value]:
+                    assert isinstance(text, str), '%s.description: %r' % (path, text)
+            else:
+                assert_descriptions_are_text(value, '%s.%s' % (path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            assert_descriptions_are_text(value, '%s[%d]' % (path, i))
 
 
 def test_plan_per_host_keys_are_documented(tmp_path, monkeypatch):
