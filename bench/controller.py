@@ -165,7 +165,7 @@ def bench(n, runs, with_plan_fact):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     p.add_argument('--sizes', type=int, nargs='+', default=[1000, 10000])
     p.add_argument('--runs', type=int, default=3)
     p.add_argument('--with-plan-fact', action='store_true')
