@@ -68,7 +68,8 @@ def conf_name_error(value, what='hostgw_cni_conf_name', host=None):
 def find_uplink(links, addrs, node_ip, uplink=None, host=None, uplink_var='hostgw_iface'):
     """The uplink of a node: ``(name, mtu, errors)``.
 
-    The uplink is ``uplink`` when given (it must exist and hold the node IP), else the link holding ``node_ip``.
+    The uplink is ``uplink`` when given (it must exist, and hold ``node_ip`` when that is given), else the link
+    holding ``node_ip``.
     ``name`` is None when it cannot be found; ``errors`` lists why (each naming ``host`` when given, the variable
     and the value). ``links``/``addrs``: see the module docstring.
     """
@@ -82,7 +83,7 @@ def find_uplink(links, addrs, node_ip, uplink=None, host=None, uplink_var='hostg
         if want is not None and _ip(a.get('address')) == want:
             holder = a.get('ifname')
             break
-    if holder is None:
+    if holder is None and (want is not None or not uplink):    # a node module may name the uplink without a node IP
         listed = ', '.join(sorted('%s on %s' % (a.get('address'), a.get('ifname')) for a in addrs or ()
                                   if a.get('family', 4) == 4)) or 'none'
         errors.append('%snode IP %s is not an address of the host (addresses: %s); set hostgw_node_ip to the '
