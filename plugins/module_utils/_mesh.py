@@ -79,10 +79,11 @@ def find_uplink(links, addrs, node_ip, uplink=None, host=None, uplink_var='hostg
         by_name[link.get('name')] = link
     holder = None
     want = _ip(node_ip)
-    for a in addrs or ():
-        if want is not None and _ip(a.get('address')) == want:
-            holder = a.get('ifname')
-            break
+    if want is not None:
+        text = str(want)    # canonical text first (what facts hold), then by value (other spellings)
+        holder = next((a.get('ifname') for a in addrs or () if a.get('address') == text), None)
+        if holder is None:
+            holder = next((a.get('ifname') for a in addrs or () if _ip(a.get('address')) == want), None)
     if holder is None and (want is not None or not uplink):    # a node module may name the uplink without a node IP
         listed = ', '.join(sorted('%s on %s' % (a.get('address'), a.get('ifname')) for a in addrs or ()
                                   if a.get('family', 4) == 4)) or 'none'
