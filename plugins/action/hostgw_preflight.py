@@ -24,6 +24,7 @@ ARGUMENT_SPEC = dict(
     known_vars=dict(type='list', elements='str', default=[]),
     mtu=dict(type='int', default=0),
     cni_conf_name=dict(type='str'),
+    facts=dict(type='bool', default=True),
 )
 
 # Facts and results the collection itself sets on hosts.
@@ -60,6 +61,7 @@ class ActionModule(ActionBase):
                 errors.extend(e.errors)
         if errors:
             raise AnsibleActionFail('hostgw pre-flight: ' + '; '.join(errors), result=dict(errors=errors))
-        result.update(changed=False, ansible_facts=dict(hostgw_preflight=dict(hosts=hosts)),
-                      msg='pre-flight passed for %d hosts' % len(hosts))
+        if args['facts']:
+            result['ansible_facts'] = dict(hostgw_preflight=dict(hosts=hosts))
+        result.update(changed=False, hosts=hosts, msg='pre-flight passed for %d hosts' % len(hosts))
         return result

@@ -34,6 +34,7 @@ ARGUMENT_SPEC = dict(
     unknown_leases=dict(type='str', choices=['fail', 'new'], default='fail'),
     facts_var=dict(type='str', default='hostgw_host'),
     uplink_var=dict(type='str', default='hostgw_iface'),
+    facts=dict(type='bool', default=True),
 )
 
 
@@ -60,9 +61,11 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail('hostgw_subnet: ' + '; '.join(e.errors), result=dict(errors=e.errors))
         for note in plan['notes']:
             self._display.warning('hostgw_subnet: %s' % note)
+        if args['facts']:
+            result['ansible_facts'] = dict(hostgw_plan=plan)
         result.update(
             changed=False,
-            ansible_facts=dict(hostgw_plan=plan),
+            plan=plan,
             msg='planned %d hosts in %s%s' % (len(plan['hosts']), plan['network'],
                                               ' and %s' % plan['network6'] if plan['network6'] else ''),
         )

@@ -97,6 +97,12 @@ options:
     type: list
     elements: str
     default: []
+  facts:
+    description:
+      - Whether every host of the play also gets the (deprecated) fact C(hostgw_preflight); RV(hosts) is always in
+        the result.
+    type: bool
+    default: true
 seealso:
   - module: hostgw.network.hostgw_subnet
   - module: hostgw.network.hostgw_facts
@@ -126,9 +132,14 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+hosts:
+  description: Per checked host, its C(uplink) and C(mtu) as the plan has them (as the deprecated fact).
+  returned: success
+  type: dict
+  sample: {host1: {uplink: eth0, mtu: 1500}}
 ansible_facts:
   description: Facts given to every host of the play.
-  returned: success
+  returned: success and O(facts) is true
   type: dict
   contains:
     hostgw_preflight:

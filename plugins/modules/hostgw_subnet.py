@@ -145,6 +145,15 @@ options:
       - Host variable naming a host's uplink (Flannel's C(--iface)). Unset, the uplink is the link holding the node IP.
     type: str
     default: hostgw_iface
+  facts:
+    description:
+      - Whether every host of the play also gets the plan as the fact C(hostgw_plan); the plan is always in the
+        result as RV(plan).
+      - With C(run_once) Ansible sets the same facts on every host, and while C(INJECT_FACT_VARS) is on it copies every
+        host's facts each time it computes that host's variables, so a plan of N hosts in the facts costs O(N) at every
+        later task of every host. At scale use V(false) and C(register) the result (registered results are not copied).
+    type: bool
+    default: true
 seealso:
   - module: hostgw.network.cni_bridge
   - module: hostgw.network.hostgw_route
@@ -186,6 +195,13 @@ EXAMPLES = r'''
     unknown_leases: new
   run_once: true
 
+- name: At scale, register the plan instead of setting it as a fact on every host
+  hostgw.network.hostgw_subnet:
+    network: 10.244.0.0/16
+    facts: false
+  run_once: true
+  register: planned
+
 - name: Use the plan on each host
   ansible.builtin.debug:
     msg: >-
@@ -194,9 +210,13 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+plan:
+  description: The plan, the same as RV(ansible_facts.hostgw_plan) (which O(facts=false) leaves unset).
+  returned: success
+  type: dict
 ansible_facts:
   description: Facts given to every host of the play.
-  returned: success
+  returned: success and O(facts) is true
   type: dict
   contains:
     hostgw_plan:

@@ -113,6 +113,7 @@ class Play:
     def run(self, task):
         name = task.pop('name')
         task.pop('run_once', None)
+        register = task.pop('register', None)
         (module, args), = task.items()
         if module == 'hostgw.network.hostgw_facts':
             for host, ip in HOSTS.items():
@@ -129,8 +130,11 @@ class Play:
         act._display = MagicMock()
         result = act.run(task_vars=tv)
         assert not result.get('failed'), (name, result)
-        for host in HOSTS:      # run_once: the facts go to every host of the play
-            self.vm.set_host_facts(host, result['ansible_facts'])
+        for host in HOSTS:      # run_once: the facts and the registered result go to every host of the play
+            if 'ansible_facts' in result:
+                self.vm.set_host_facts(host, result['ansible_facts'])
+            if register:
+                self.vm.set_nonpersistent_facts(host, {register: result})
         self.results.append((name, result))
         return result
 
@@ -147,8 +151,14 @@ def test_every_hostgw_subnet_example_runs_as_written(tmp_path, monkeypatch):
         if task['hostgw.network.hostgw_subnet'].get('unknown_leases') != 'new':
             play.run(dict(facts_task))
         result = play.run(dict(task))
-        plan = result['ansible_facts']['hostgw_plan']
+        plan = result['plan']
         assert sorted(plan['hosts']) == ['host1', 'host2']
+        if task['hostgw.network.hostgw_subnet'].get('facts') is False:
+            assert 'ansible_facts' not in result
+            assert play.task_vars('host2')[task['register']]['plan']['hosts']['host2']['subnet'] == '10.244.2.0/24'
+            planned += 1
+            continue
+        assert result['ansible_facts']['hostgw_plan'] is plan
         for host, hv in host_vars.items():
             if 'hostgw_subnet' in hv:
                 assert plan['hosts'][host]['subnet'] == hv['hostgw_subnet']
@@ -158,7 +168,7 @@ def test_every_hostgw_subnet_example_runs_as_written(tmp_path, monkeypatch):
         for host, msg in zip(HOSTS, messages):
             assert msg.startswith('%s gets %s' % (host, plan['hosts'][host]['subnet'])), msg
         planned += 1
-    assert planned == 4
+    assert planned == 5
 
 
 def test_seed_example_gives_the_article_topology(tmp_path, monkeypatch):

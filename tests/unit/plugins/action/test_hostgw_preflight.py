@@ -94,3 +94,9 @@ def test_old_option_name_iface_var_still_works():
         run({'plan': plan, 'iface_var': 'my_iface'}, hv, display=display)
     assert e.value.result['errors'][0] == 'host a: uplink my_iface=nope0 does not exist (links: eth0)'
     assert "Alias 'iface_var' is deprecated" in display.deprecated.call_args[0][0]
+
+
+def test_facts_false_returns_the_hosts_in_the_result_only():
+    result = run({'plan': PLAN, 'facts': False}, facts_hostvars())
+    assert 'ansible_facts' not in result
+    assert result['hosts'] == {'a': {'uplink': 'eth0', 'mtu': 1450}, 'b': {'uplink': 'eth0', 'mtu': 1450}}
