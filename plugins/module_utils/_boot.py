@@ -61,6 +61,28 @@ def source(name):
     return text
 
 
+_IMPORT = re.compile(r'^\s*from ansible_collections\.hostgw\.network\.plugins\.module_utils(?:\.(_\w+))? import ([\w, ()]+)',
+                     re.M)
+
+
+def closure(roots=('_restore',)):
+    """The module_utils the boot program needs: ``roots`` and everything they import from module_utils, recursively
+    (so a new import in the seam can never be forgotten in the vendored copy). ``{name: source}``."""
+    out = {}
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in out:
+            continue
+        text = out[name] = source(name)
+        for mod, names in _IMPORT.findall(text):
+            if mod:
+                todo.append(mod)
+            else:
+                todo.extend(n.strip() for n in names.strip('()').split(',') if n.strip().startswith('_'))
+    return out
+
+
 def units(state_dir, command, repair_interval):
     exec_start = ' '.join(command)
     restore = '''# Written by hostgw.network.hostgw_restore: do not edit.
@@ -127,7 +149,8 @@ def install_files(state_dir, bridge, routes, firewall, sysctls, python, unit_dir
     lib = '%s/restore/lib/%s' % (state_dir, PACKAGE.replace('.', '/'))
     items = [dict(path=state_file, content=json.dumps(doc, indent=2, sort_keys=True) + '\n', mode='0600'),
              dict(path=program, content=STUB, mode='0755')]
-    items.extend(dict(path='%s/%s.py' % (lib, name), content=source(name), mode='0644') for name in _restore.VENDORED)
+    items.extend(dict(path='%s/%s.py' % (lib, name), content=text, mode='0644')
+                 for name, text in sorted(closure().items()))
     command = [python, program, state_file]
     names = []
     if unit_dir:

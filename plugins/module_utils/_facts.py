@@ -28,7 +28,14 @@ def _overlaps(dest, networks):
 
 def read_host(kernel, networks=()):
     """``hostgw_host`` without the interpreter/init facts: links, addresses, routes, default_ipv4/6."""
-    nets = [ipaddress.ip_network(n, strict=False) for n in networks or () if n]
+    nets = []
+    for n in networks or ():
+        try:
+            nets.append(ipaddress.ip_network(str(n).strip(), strict=False))
+        except ValueError:
+            # Not a network: the planner names the variable and the value; until then, filter nothing.
+            nets = []
+            break
     links = kernel.links()
     names = dict((x['index'], x['name']) for x in links)
     addresses = []

@@ -11,7 +11,6 @@ result (what was done before the failure), never exit the process.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 
@@ -23,6 +22,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._bridge import (
     plan_bridge,
     validate_name,
 )
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import MTU_MAX, MTU_MIN, find_uplink
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     RouteChanges,
     RouteError,
@@ -76,8 +76,8 @@ def bridge(p, kernel, check_mode=False, diff=False):
     """What cni_bridge does; ``p``: its parameters. Raises ``NodeError`` (with the partial result) on failure."""
     name = validate_name(p['bridge'])
     want = parse_addresses(p['addresses'])
-    if p['mtu'] is not None and not 68 <= p['mtu'] <= 65535:
-        raise BridgeError('mtu %d is out of range (68-65535)' % p['mtu'])
+    if p['mtu'] is not None and not MTU_MIN <= p['mtu'] <= MTU_MAX:
+        raise BridgeError('mtu %d is out of range (%d-%d)' % (p['mtu'], MTU_MIN, MTU_MAX))
     link, addrs = _read(kernel, name)
     actions = plan_bridge(link, addrs, want, p['mtu'], p['state'])
     after_link, after_addrs = apply_to_view(name, link, addrs, actions)
@@ -130,20 +130,15 @@ def bridge(p, kernel, check_mode=False, diff=False):
 
 # ---- routes (hostgw_route) ------------------------------------------------------------------------------
 def find_dev(links, addrs, dev, node_ip):
-    by_name = dict((x['name'], x) for x in links)
-    if dev:
-        if dev not in by_name:
-            raise RouteError(['uplink %s does not exist on this host (links: %s)' % (dev, ', '.join(sorted(by_name)))])
-        return by_name[dev]['index'], dev
+    """The uplink's ``(index, name)``: ``dev`` when given, else the link holding ``node_ip`` (the one finder,
+    ``_mesh.find_uplink``, that the planner uses too)."""
     names = dict((x['index'], x['name']) for x in links)
-    try:
-        node_ip = ipaddress.ip_address(str(node_ip).strip())
-    except ValueError:
-        raise RouteError(['node_ip %r is not an IP address' % (node_ip,)])
-    for a in addrs:
-        if ipaddress.ip_address(a.address) == node_ip:
-            return a.index, names.get(a.index, str(a.index))
-    raise RouteError(['node IP %s is not an address of this host, so the uplink cannot be found; set dev' % node_ip])
+    addr_dicts = [dict(ifname=names.get(a.index), address=a.address, prefixlen=a.prefixlen, family=a.family)
+                  for a in addrs]
+    name, _mtu, errors = find_uplink(links, addr_dicts, node_ip, dev, uplink_var='uplink')
+    if errors or name is None:
+        raise RouteError(errors or ['the uplink cannot be found: give uplink or node_ip'])
+    return next(x['index'] for x in links if x['name'] == name), name
 
 
 def use_nexthops(mode, nexthops):

@@ -42,8 +42,6 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 SCHEMA = 1
 PROGRAM = 'hostgw-restore'
-#: The module_utils the boot program needs (copied next to it by hostgw_restore).
-VENDORED = ('_bridge', '_masq', '_netlink', '_restore', '_routes')
 SYSCTL_PATH = {'net.ipv4.ip_forward': '/proc/sys/net/ipv4/ip_forward',
                'net.ipv6.conf.all.forwarding': '/proc/sys/net/ipv6/conf/all/forwarding'}
 _SBIN = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')

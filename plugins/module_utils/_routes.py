@@ -14,6 +14,8 @@ import ipaddress
 import socket
 from collections import namedtuple
 
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import OnLink
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 #: Route protocol number that marks routes owned by hostgw (``ip route ... proto 244``).
@@ -191,40 +193,36 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
     subnet: it is skipped, never installed. Raises ``RouteError`` naming each off-link peer.
     """
     local = set()
-    onlink = {4: [], 6: []}
-    local4, onlink4 = set(), []     # the same for IPv4 as ints (the common case, 10x faster)
+    local4 = set()
+    nets = []
     for a in addrs:
         ip = ipaddress.ip_address(a.address)
         local.add(ip)
         if ip.version == 4:
             local4.add(int(ip))
         if a.index == dev_index:
-            net = ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network
-            onlink[ip.version].append(net)
-            if ip.version == 4:
-                onlink4.append((int(net.network_address), int(net.netmask)))
+            nets.append(ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network)
+    onlink = OnLink(nets)     # the one on-link definition (pre-flight uses it too)
     keep, skipped, errors = [], [], []
     for w in wanted:
         if w.family == 4:
-            v = _v4(w.via)
+            v = _v4(w.via)    # the common case as an int: 10x faster than ipaddress
             if v is not None:
                 if v in local4:
                     skipped.append(w)
                     continue
-                if any(v & mask == net for net, mask in onlink4):
+                if onlink.contains_int(4, v):
                     keep.append(w)
                     continue
         via = ipaddress.ip_address(w.via)
         if via in local:
             skipped.append(w)
             continue
-        if w.family == 6 and via.is_link_local:
-            keep.append(w)
-            continue
-        if not any(via in net for net in onlink[w.family]):
-            nets = ', '.join(str(n) for n in onlink[w.family]) or 'no IPv%d address' % w.family
+        if via not in onlink:
             errors.append('%s: next hop %s for %s is not on-link on %s (%s): host-gw needs every node on one L2 segment'
-                          % ('peer %s' % w.host if w.host else 'route', w.via, w.dest, dev_name, nets))
+                          % ('peer %s' % w.host if w.host else 'route', w.via, w.dest, dev_name,
+                             onlink.describe(w.family) if any(n.version == w.family for n in nets)
+                             else 'no IPv%d address' % w.family))
             continue
         keep.append(w)
     if errors:

@@ -214,6 +214,7 @@ import os  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _mesh  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _node  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -238,8 +239,9 @@ def main():
         required_if=[('state', 'present', ('routes',)), ('state', 'present', ('uplink', 'node_ip'), True)],
         supports_check_mode=True,
     )
-    if not 5 <= module.params['proto'] <= 255:
-        module.fail_json(msg='proto %d is not allowed: use 5-255 (0-4 belong to the kernel, boot and static routes)' % module.params['proto'])
+    bad = _mesh.proto_error(module.params['proto'], 'proto')
+    if bad:
+        module.fail_json(msg=bad)
     if os.geteuid() != 0 and not module.check_mode:
         module.warn('not running as root: changing routes needs CAP_NET_ADMIN (use become: true)')
     try:
