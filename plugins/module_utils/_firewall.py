@@ -418,9 +418,11 @@ def converge(spec, runner, check_mode=False, lock_path=LOCK_FILE, proc_sys='/pro
 def saved_files(spec, backend):
     """Files for a boot restore kept in the module's ``save_dir``: ``{name: content or None (remove)}``.
 
-    ``firewall.json`` is the spec itself (what the restore passes to ``converge``); ``rules.v4`` / ``rules.v6``
-    (``iptables-restore --noflush`` input of hostgw's chains, read by older restore scripts) exist only while the
-    backend is iptables, so an older script cannot put iptables chains next to hostgw's nft tables.
+    ``firewall.json`` is the spec itself (what the restore passes to ``converge``). For a restore written in shell:
+    ``rules.nft`` (backend nftables) is one ``nft -f`` transaction that replaces hostgw's tables and nothing else,
+    valid whether they exist or not; ``rules.v4`` / ``rules.v6`` (backend iptables) are the ``iptables-restore
+    --noflush`` input of hostgw's chains (the jumps are the restore's job). Only the chosen backend's files exist, so
+    a restore cannot put iptables chains next to hostgw's nft tables, or the reverse.
     """
     spec = normalize_spec(spec)
     out = {'firewall.json': json.dumps(spec, indent=2, sort_keys=True) + '\n'}
@@ -428,4 +430,6 @@ def saved_files(spec, backend):
     for version in (4, 6):
         chains = wanted.get(version, (None,))[0]
         out['rules.v%d' % version] = restore_input(chains) if backend == 'iptables' and chains is not None else None
+    tables = dict((v, w[1]) for v, w in wanted.items())
+    out['rules.nft'] = nft_transaction(tables, set()) if backend == 'nftables' and tables else None
     return out

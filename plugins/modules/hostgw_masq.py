@@ -197,6 +197,7 @@ def _save(module, save_dir, files, actions):
         with os.fdopen(fd, 'w') as f:
             f.write(content)
         module.atomic_move(tmp, path)
+        os.chmod(path, 0o600)   # atomic_move gives a new file the umask's mode
 
 
 def main():

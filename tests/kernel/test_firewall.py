@@ -9,6 +9,9 @@ inputs, a backend switch and absent."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from firewall_helpers import BACKENDS, NETWORK, NETWORK6, foreign, hostgw_lines, nft_table, plant_foreign, ruleset, save
@@ -124,3 +127,27 @@ def test_foreign_forward_drop_policy_is_reported(run_module, ns):
     assert any('table ip filter chain FORWARD' in str(w) for w in res.get('warnings', [])), res.get('warnings')
     res = masq(run_module, ns, firewall='iptables', network=NETWORK, subnet='10.244.1.0/24')
     assert not res.get('warnings'), res.get('warnings')
+
+
+def test_saved_rules_nft_restores_the_same_tables_in_a_fresh_namespace(run_module, netns_factory, tmp_path):
+    """save_dir keeps firewall.json (the spec) and rules.nft (one transaction); loading rules.nft on a 'rebooted' node
+    (a fresh namespace with foreign tables) gives hostgw's tables back, twice in a row, foreign tables untouched."""
+    node, rebooted = netns_factory(), netns_factory()
+    save_dir = str(tmp_path / 'hostgw')
+    res = masq(run_module, node, save_dir=save_dir, **SPEC)
+    assert res['backend'] == 'nftables' and 'wrote %s/rules.nft' % save_dir in res['actions']
+    assert sorted(os.listdir(save_dir)) == ['firewall.json', 'rules.nft']
+    assert oct(os.stat(os.path.join(save_dir, 'rules.nft')).st_mode & 0o777) == '0o600'
+    with open(os.path.join(save_dir, 'firewall.json')) as f:
+        assert json.load(f) == dict(SPEC, masquerade=True, forward_accept=True, random_fully=True, forwarding=False,
+                                    firewall='auto', state='present')
+    plant_foreign(rebooted)
+    theirs = foreign(rebooted)
+    for _i in range(2):
+        rebooted.exec('nft', '-f', os.path.join(save_dir, 'rules.nft'))
+    assert (nft_table(rebooted, 'ip'), nft_table(rebooted, 'ip6')) == (nft_table(node, 'ip'), nft_table(node, 'ip6'))
+    assert foreign(rebooted) == theirs
+    assert masq(run_module, node, save_dir=save_dir, **SPEC)['changed'] is False
+    # iptables backend: rules.v4/v6 instead, rules.nft removed
+    masq(run_module, node, save_dir=save_dir, firewall='iptables', **SPEC)
+    assert sorted(os.listdir(save_dir)) == ['firewall.json', 'rules.v4', 'rules.v6']

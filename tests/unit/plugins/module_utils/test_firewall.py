@@ -239,10 +239,13 @@ def test_lock_file(tmp_path):
 def test_saved_files_follow_the_backend():
     files = fw.saved_files(dict(DUAL, save_dir='/etc/hostgw'), 'nftables')
     assert files['rules.v4'] is None and files['rules.v6'] is None
+    assert files['rules.nft'].startswith('table ip hostgw\ndelete table ip hostgw\ntable ip hostgw {\n')
+    assert 'table ip6 hostgw {' in files['rules.nft']
     spec = json.loads(files['firewall.json'])
     assert spec == dict(fw.DEFAULTS, **DUAL)
     files = fw.saved_files(DUAL, 'iptables')
     assert files['rules.v4'].startswith('*nat\n:HOSTGW-POSTRTG - [0:0]\n') and 'fd00:10:244::/56' in files['rules.v6']
+    assert files['rules.nft'] is None
     # the saved spec is a valid converge input
     assert converge(FakeHost(), spec)['failures'] == []
 
