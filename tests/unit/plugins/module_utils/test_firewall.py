@@ -255,3 +255,19 @@ def test_subprocess_runner_runs_argv_with_stdin():
     assert r.run(['cat'], data='a b;c\n') == (0, 'a b;c\n', '')
     assert r.run(['/nonexistent/x'])[0] == 127
     assert r.which('sh')
+
+
+def test_broken_nft_on_a_legacy_host_does_not_fail_the_iptables_backend():
+    host = FakeHost(iptables_version='iptables v1.8.9 (legacy)')
+    orig = host._nft
+
+    def nft(args, data):
+        if args[:2] == ['list', 'table']:
+            return 1, '', 'Error: Could not process rule: Operation not supported'
+        return orig(args, data)
+    host._nft = nft
+    res = converge(host, SPEC)
+    assert res['failures'] == [] and res['backend'] == 'iptables'
+    assert res['warnings'] == ["could not look for hostgw's nft tables: nft list table ip hostgw failed: "
+                               "Error: Could not process rule: Operation not supported (rc 1)"]
+    assert 'HOSTGW-POSTRTG' in host.ipt[(4, 'nat')]
