@@ -165,8 +165,8 @@ def wanted_rules(spec):
             args = (version, net, sub, spec['masquerade'], spec['forward_accept'], spec['random_fully'])
             out[version] = (render(*args), render_nft(*args))
         except MasqError as e:
-            raise SpecError('%s (%s=%r, %s=%r)' % (e, 'network' if version == 4 else 'network6', net,
-                                                    'subnet' if version == 4 else 'subnet6', sub))
+            names = ('network', 'subnet') if version == 4 else ('network6', 'subnet6')
+            raise SpecError('%s (%s=%r, %s=%r)' % (e, names[0], net, names[1], sub))
     return out
 
 

@@ -186,7 +186,7 @@ def normalize_nft(text):
         if not line:
             continue
         if ' # handle ' in line:
-            line = line.split(' # handle ')[0]
+            line = line.partition(' # handle ')[0]
         for old, new in _NFT_ALIASES:
             line = line.replace(old, new)
         out.append(line)
