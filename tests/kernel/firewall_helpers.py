@@ -109,14 +109,19 @@ class Mesh2:
             self.seg.ip('link', 'set', 'p%d' % i, 'master', 'br0', 'up')
             n.ip('link', 'set', 'eth0', 'up')
             n.ip('addr', 'add', '10.168.0.%d/24' % i, 'dev', 'eth0')
+            n.ip('addr', 'add', 'fd00:168::%d/64' % i, 'dev', 'eth0', 'nodad')
             self.nodes[name] = n
         self.ip = {'a': '10.168.0.1', 'b': '10.168.0.2', 'out': '10.168.0.100'}
         self.subnet = {'a': '10.244.1.0/24', 'b': '10.244.2.0/24'}
         self.pod_ip = {'a': '10.244.1.2', 'b': '10.244.2.2'}
+        self.ip6 = {'a': 'fd00:168::1', 'b': 'fd00:168::2', 'out': 'fd00:168::100'}
+        self.subnet6 = {'a': 'fd00:10:244:1::/64', 'b': 'fd00:10:244:2::/64'}
+        self.pod_ip6 = {'a': 'fd00:10:244:1::2', 'b': 'fd00:10:244:2::2'}
         for name, i in (('a', 1), ('b', 2)):
             n = self.nodes[name]
             n.ip('link', 'add', 'cni0', 'type', 'bridge')
             n.ip('addr', 'add', '10.244.%d.1/24' % i, 'dev', 'cni0')
+            n.ip('addr', 'add', 'fd00:10:244:%d::1/64' % i, 'dev', 'cni0', 'nodad')
             n.ip('link', 'set', 'cni0', 'up')
             pod = netns_factory()
             n.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name)
@@ -126,29 +131,35 @@ class Mesh2:
             pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.%d.1' % i)
             # the pod reaches the outside through its node: a route to the underlay, never a default route
             pod.ip('route', 'add', '10.168.0.0/24', 'via', '10.244.%d.1' % i)
+            pod.ip('addr', 'add', '%s/64' % self.pod_ip6[name], 'dev', 'eth0', 'nodad')
+            pod.ip('-6', 'route', 'add', 'fd00:10:244::/56', 'via', 'fd00:10:244:%d::1' % i)
+            pod.ip('-6', 'route', 'add', 'fd00:168::/64', 'via', 'fd00:10:244:%d::1' % i)
             self.pods[name] = pod
         self.nodes['a'].ip('route', 'add', '10.244.2.0/24', 'via', '10.168.0.2', 'dev', 'eth0')
         self.nodes['b'].ip('route', 'add', '10.244.1.0/24', 'via', '10.168.0.1', 'dev', 'eth0')
-        for n in self.nodes.values():
-            assert not [r for r in n.routes(4) if r.get('dst') == 'default'], 'no default route in a test namespace'
+        self.nodes['a'].ip('-6', 'route', 'add', 'fd00:10:244:2::/64', 'via', 'fd00:168::2', 'dev', 'eth0')
+        self.nodes['b'].ip('-6', 'route', 'add', 'fd00:10:244:1::/64', 'via', 'fd00:168::1', 'dev', 'eth0')
+        for n in list(self.nodes.values()) + list(self.pods.values()):
+            for fam in (4, 6):
+                assert not [r for r in n.routes(fam) if r.get('dst') == 'default'], 'no default route in a test namespace'
 
 
 _LISTENER = r'''
 import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('0.0.0.0', int(sys.argv[1])))
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(('::', int(sys.argv[1])))      # IPv4 peers show as ::ffff:a.b.c.d
 s.settimeout(float(sys.argv[2]))
 print('ready', flush=True)
 try:
     data, peer = s.recvfrom(2048)
-    print(peer[0], data.decode(), flush=True)
+    print(peer[0].replace('::ffff:', '', 1) if peer[0].startswith('::ffff:') else peer[0], data.decode(), flush=True)
 except socket.timeout:
     print('timeout', flush=True)
 '''
 
 _SENDER = r'''
 import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 for _ in range(5):
     s.sendto(b'hello', (sys.argv[1], int(sys.argv[2])))
 '''
