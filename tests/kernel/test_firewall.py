@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 
 from firewall_helpers import BACKENDS, NETWORK, NETWORK6, foreign, hostgw_lines, nft_table, plant_foreign, ruleset, save
+from test_examples import example_node, examples, run_playbook  # noqa: F401  pylint: disable=unused-import
 
 SPEC = dict(network=NETWORK, subnet='10.244.1.0/24', network6=NETWORK6, subnet6='fd00:10:244:1::/64')
 MASQ4 = [
@@ -151,3 +153,25 @@ def test_saved_rules_nft_restores_the_same_tables_in_a_fresh_namespace(run_modul
     # iptables backend: rules.v4/v6 instead, rules.nft removed
     masq(run_module, node, save_dir=save_dir, firewall='iptables', **SPEC)
     assert sorted(os.listdir(save_dir)) == ['firewall.json', 'rules.v4', 'rules.v6']
+
+
+def test_examples_run_as_written(example_node, interp, collections_path, tmp_path):
+    """hostgw_masq's EXAMPLES, as written, with ansible-playbook on a namespace node (test_examples' harness). The last
+    example removes everything again."""
+    _mesh, node, inventory, _upper = example_node
+    tasks = examples('hostgw_masq')
+    assert [t.get('hostgw.network.hostgw_masq', {}).get('state', 'present') for t in tasks] == ['present', 'present', 'absent']
+    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[:1])
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    assert 'ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return' in nft_table(node, 'ip')
+    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[1:2])
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    assert nft_table(node, 'ip') is None and '-A HOSTGW-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8 -j MASQUERADE ' \
+        '--random-fully' in save(node, 'ip6tables')
+    assert node.exec('sysctl', '-n', 'net.ipv6.conf.all.forwarding').stdout.strip() == '1'
+    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[2:])
+    assert p.returncode == 0 and 'failed=0' in p.stdout, p.stdout[-4000:] + p.stderr[-2000:]
+    assert hostgw_lines(save(node)) == [] and hostgw_lines(save(node, 'ip6tables')) == [] and nft_table(node, 'ip') is None
+    # it ran in the node's namespace: the machine's own namespace has no hostgw table
+    own = subprocess.run(['nft', 'list', 'tables'], capture_output=True, text=True, check=True).stdout
+    assert 'hostgw' not in own, own
