@@ -92,12 +92,3 @@ def pyroute2_version():
 def networkmanager(which):
     """Whether NetworkManager is installed (its binary or its configuration directory)."""
     return bool(which('NetworkManager')) or os.path.isdir('/etc/NetworkManager')
-
-
-def firewall(which):
-    """``iptables-nft``, ``iptables-legacy``, ``nftables`` (nft alone) or ``none``; ``which(name)`` -> path or None."""
-    ipt = which('iptables')
-    if ipt:
-        real = os.path.basename(os.path.realpath(ipt))
-        return 'iptables-legacy' if 'legacy' in real else 'iptables-nft' if 'nft' in real else 'iptables-legacy'
-    return 'nftables' if which('nft') else 'none'

@@ -23,13 +23,12 @@ No Ansible import: the program runs with the target's Python alone.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink
 from ansible_collections.hostgw.network.plugins.module_utils._bridge import OWNER_ALIAS, BridgeError, plan_bridge
-from ansible_collections.hostgw.network.plugins.module_utils._masq import JUMPS, render, restore_input
+from ansible_collections.hostgw.network.plugins.module_utils._firewall import SubprocessRunner, converge
+from ansible_collections.hostgw.network.plugins.module_utils._sysctl import FORWARDING, sysctl_path
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     RouteError,
     nexthop_line,
@@ -42,9 +41,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 SCHEMA = 1
 PROGRAM = 'hostgw-restore'
-SYSCTL_PATH = {'net.ipv4.ip_forward': '/proc/sys/net/ipv4/ip_forward',
-               'net.ipv6.conf.all.forwarding': '/proc/sys/net/ipv6/conf/all/forwarding'}
-_SBIN = ('/usr/sbin', '/sbin', '/usr/bin', '/bin')
+#: The sysctls the boot program may set: the forwarding knobs, named in one place (_sysctl).
+SYSCTL_PATH = dict((name, sysctl_path(name)) for name in FORWARDING.values())
 
 
 class Report:
@@ -214,62 +212,18 @@ def replay_routes(spec, kernel, report):
 
 
 # ---- firewall ------------------------------------------------------------------------------------------------
-def _which(name):
-    for d in _SBIN:
-        path = os.path.join(d, name)
-        if os.access(path, os.X_OK):
-            return path
-    return None
-
-
-def _run(argv, data=None):
-    p = subprocess.run(argv, input=data, capture_output=True, text=True, check=False)
-    return p.returncode, p.stdout, p.stderr
-
-
-def replay_firewall(spec, report, run=_run):
-    """hostgw's own chains rewritten, their jumps appended when missing (what hostgw_masq applies)."""
-    families = [(4, spec.get('network'), spec.get('subnet'))]
-    if spec.get('network6'):
-        families.append((6, spec['network6'], spec.get('subnet6')))
-    for version, network, subnet in families:
-        tool, restore = ('iptables', 'iptables-restore') if version == 4 else ('ip6tables', 'ip6tables-restore')
-        binary, restorer = _which(tool), _which(restore)
-        if binary is None or restorer is None:
-            report.fail('firewall ipv%d: %s not found: masquerade and forward rules not restored' % (version, tool))
-            continue
-        try:
-            wanted = render(version, network, subnet, spec.get('masquerade', True), spec.get('forward_accept', True),
-                            spec.get('random_fully', True))
-        except Exception as e:  # pylint: disable=broad-except  # a bad saved spec is reported like any failure
-            report.fail('firewall ipv%d: %s' % (version, e))
-            continue
-        current = {}
-        for (table, chain) in wanted:
-            rc, out, _err = run([binary, '-w', '-t', table, '-S', chain])
-            current[(table, chain)] = [x for x in out.splitlines() if x.startswith('-A ')] if rc == 0 else None
-        stale = [key for key in sorted(wanted) if current.get(key) != wanted[key]]
-        if stale:
-            if not report.check:
-                rc, out, err = run([restorer, '-w', '--noflush'], restore_input(wanted))
-                if rc != 0:
-                    report.fail('firewall ipv%d: %s failed: %s' % (version, restore, (err or out).strip()))
-                    continue
-            report.changes.extend('firewall ipv%d: rewrote %s/%s' % (version, t, c) for t, c in stale)
-        for table, chain, rule in JUMPS:
-            rc, out, _err = run([binary, '-w', '-t', table, '-S', chain])
-            if rc == 0 and ('-A %s %s' % (chain, rule)) in [x.strip() for x in out.splitlines()]:
-                continue
-            if not report.check:
-                rc, out, err = run([binary, '-w', '-t', table, '-A', chain] + rule.split())
-                if rc != 0:
-                    report.fail('firewall ipv%d: jump %s/%s: %s' % (version, table, chain, (err or out).strip()))
-                    continue
-            report.change('firewall ipv%d: appended jump %s/%s' % (version, table, chain))
+def replay_firewall(spec, report, runner=None):
+    """hostgw's own firewall state exactly as hostgw_masq applies it: the same ``converge()`` with the same spec
+    (backend nftables or iptables as ``firewall`` says; hostgw's state in the other backend removed)."""
+    res = converge(dict(spec, forwarding=False), runner or SubprocessRunner(), check_mode=report.check)
+    for line in res['actions']:
+        report.change('firewall %s' % line)
+    for line in res['failures']:
+        report.fail('firewall %s' % line)
 
 
 # ---- the whole replay ----------------------------------------------------------------------------------------
-def replay(state, kernel, check=False, run=_run):
+def replay(state, kernel, check=False, runner=None):
     """Bring the node back to ``state`` (a ``restore.json`` document). Returns a ``Report``."""
     report = Report(check)
     if not isinstance(state, dict) or state.get('schema') != SCHEMA:
@@ -281,7 +235,7 @@ def replay(state, kernel, check=False, run=_run):
     if state.get('routes'):
         replay_routes(state['routes'], kernel, report)
     if state.get('firewall'):
-        replay_firewall(state['firewall'], report, run)
+        replay_firewall(state['firewall'], report, runner)
     return report
 
 

@@ -101,8 +101,8 @@ ansible_facts:
           type: bool
         firewall:
           description:
-            - The packet filter the node uses, C(iptables-legacy), C(iptables-nft) (the iptables command writes nftables),
-              C(nftables) (nft only, no iptables command) or C(none).
+            - The firewall backend M(hostgw.network.hostgw_masq) chooses with O(hostgw.network.hostgw_masq#module:firewall=auto)
+              on this node (the same detection), C(nftables) or C(iptables), or C(none) when the node has neither.
           type: str
         networkmanager:
           description: Whether NetworkManager is installed (its binary or C(/etc/NetworkManager)).
@@ -118,6 +118,7 @@ import sys  # noqa: E402  pylint: disable=wrong-import-position
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.hostgw.network.plugins.module_utils import _facts  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _firewall  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -138,7 +139,7 @@ def main():
     host.update(
         pyroute2=_facts.pyroute2_version(), python=sys.executable,
         systemd=os.path.isdir('/run/systemd/system'),
-        firewall=_facts.firewall(lambda name: module.get_bin_path(name, opt_dirs=['/sbin', '/usr/sbin'])),
+        firewall=_firewall.detect(_firewall.ModuleRunner(module))[0] or 'none',
         networkmanager=_facts.networkmanager(lambda name: module.get_bin_path(name, opt_dirs=['/sbin', '/usr/sbin'])),
         lease_error=lease_error,
     )

@@ -42,6 +42,7 @@ def reboot(node):
     node.exec('iptables', '-w', '-t', 'nat', '-X')
     node.exec('iptables', '-w', '-F')
     node.exec('iptables', '-w', '-X')
+    node.exec('nft', 'delete', 'table', 'ip', 'hostgw', check=False)
     node.sysctl('net.ipv4.ip_forward', 0)
 
 
@@ -71,6 +72,7 @@ def snapshot(node):
                 owned=sorted((r['dst'], r.get('gateway'), r.get('dev'), bool(r.get('nhid'))) for r in node.owned()),
                 nat=node.exec('iptables', '-w', '-t', 'nat', '-S').stdout,
                 fwd=node.exec('iptables', '-w', '-S').stdout,
+                nft=node.exec('nft', 'list', 'table', 'ip', 'hostgw', check=False).stdout,
                 forwarding=node.exec('sysctl', '-n', 'net.ipv4.ip_forward').stdout.strip())
 
 

@@ -230,16 +230,6 @@ def test_facts_drop_link_local_loopback_and_unrelated_routes():
     assert len(_facts.read_host(FakeKernel())['routes']) == 3
 
 
-def test_firewall_detection(tmp_path):
-    nft = tmp_path / 'xtables-nft-multi'
-    nft.write_text('')
-    link = tmp_path / 'iptables'
-    link.symlink_to(nft)
-    assert _facts.firewall(lambda n: str(link) if n == 'iptables' else None) == 'iptables-nft'
-    assert _facts.firewall(lambda n: '/usr/sbin/nft' if n == 'nft' else None) == 'nftables'
-    assert _facts.firewall(lambda n: None) == 'none'
-
-
 # ---- _boot and _files --------------------------------------------------------------------------------------
 def test_boot_install_files_and_validation():
     items, command, units = _boot.install_files('/etc/hostgw', {'name': 'cni0', 'addresses': []}, None, None,
