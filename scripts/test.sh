@@ -217,11 +217,14 @@ stage_matrix() {
         (
             export PATH="$venv/bin:$PYTHONS_BIN:$PATH" VIRTUAL_ENV="$venv"
             cd "$COLL_COPY"
-            ansible-test units --python "$ctl" --color no --venv
-            ansible-test sanity --python "$ctl" --color no
+            r=0   # run every check, report every failure
+            ansible-test units --python "$ctl" --color no --venv || { r=1; echo "FAILED: $ver units"; }
+            ansible-test sanity --python "$ctl" --color no || { r=1; echo "FAILED: $ver sanity (Python $ctl)"; }
             for t in ${MATRIX_TARGETS[$ver]}; do
-                ansible-test sanity --python "$t" --color no --test compile --test import --venv
+                ansible-test sanity --python "$t" --color no --test compile --test import --venv ||
+                    { r=1; echo "FAILED: $ver sanity compile/import on Python $t"; }
             done
+            exit $r
         ) || rc=1
     done
     return $rc
@@ -245,7 +248,13 @@ for stage in "${STAGES[@]}"; do
     fi
     say "stage $stage"
     start=$(date +%s)
-    if "stage_$stage"; then
+    # In a subshell with errexit on: the first failing command fails the stage (a function called as an `if`
+    # condition would run with errexit off, and only its last command would count).
+    set +e
+    (set -e; "stage_$stage")
+    stage_rc=$?
+    set -e
+    if [[ $stage_rc -eq 0 ]]; then
         passed=$((passed + 1))
         printf '==> stage %s passed in %ss\n' "$stage" "$(( $(date +%s) - start ))"
     else
