@@ -35,9 +35,14 @@ fi
 log="$DEST/build.log"
 rc=0
 (cd "$DEST" && PATH="$DOCS_VENV/bin:$PATH" VIRTUAL_ENV="$DOCS_VENV" ./build.sh) >"$log" 2>&1 || rc=$?
-warnings=$(grep -iE 'warning|error' "$log" || true)
-other=$(printf '%s\n' "$warnings" | grep -viE 'intersphinx|objects\.inv' | grep -v '^$' || true)
-[[ -z $warnings ]] || printf '%s\n' "$warnings"
-echo "docs site: build exit $rc, $(printf '%s' "$warnings" | grep -c . || true) warning/error lines" \
-     "($(printf '%s' "$other" | grep -c . || true) not about offline intersphinx); HTML in $DEST/build/html; log $log"
-[[ $rc -eq 0 && -z $other ]]
+# build.sh runs sphinx-build -W --keep-going: offline, it always "finishes with problems". Expected offline: the
+# intersphinx inventories it cannot fetch, and the labels that live in those inventories (Ansible's and Python's
+# docs: common_return_values, ansible.builtin modules...). A label of this collection that is undefined is real.
+warnings=$(grep -iE 'warning|error' "$log" | grep -v '^build finished with problems' || true)
+other=$(printf '%s\n' "$warnings" |
+        grep -viE 'intersphinx|objects\.inv|failed to reach any of the inventories' |
+        awk 'NF && (!/undefined label: / || /undefined label: .ansible_collections[.]hostgw[.]network[.]/)' || true)
+[[ -z $other ]] || printf '%s\n' "$other"
+echo "docs site: $(printf '%s' "$warnings" | grep -c 'WARNING' || true) Sphinx warnings, of them" \
+     "$(printf '%s' "$other" | grep -c . || true) not caused by offline intersphinx; HTML in $DEST/build/html; log $log"
+[[ -f $DEST/build/html/index.html && -z $other ]]

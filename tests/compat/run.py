@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The version-matrix converge: the role on a 2-host podman lab, once per ansible-core.
 
     python tests/compat/run.py .venv-2.16 .venv-2.21      (scripts/test.sh compat, under the podman lock)
@@ -31,6 +30,7 @@ NETWORK = 'hostgw-compat'
 SUBNET = '10.173.0.0/24'
 IMAGE = os.environ.get('HOSTGW_IMAGE', 'localhost/hostgw-node:bookworm')
 ROUTE_PROTO = 244
+READY_TRIES = 30
 RECAP = re.compile(r'^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', re.M)
 
 
@@ -77,18 +77,19 @@ def ensure_network():
 
 
 def start_hosts(hosts):
-    for name, (ip, _) in hosts.items():
+    for name, host in hosts.items():
+        ip = host[0]
         podman('run', '--detach', '--replace', '--pull=never', '--name', name, '--hostname', name,
                '--network=%s:ip=%s' % (NETWORK, ip), '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW',
                '--sysctl', 'net.ipv4.ip_forward=1', '--stop-timeout=1', '--label', 'hostgw-lab=1',
                IMAGE, 'sleep', 'infinity')
     for name in hosts:
-        for _ in range(30):
+        for dummy in range(READY_TRIES):
             if podman('exec', name, 'python3', '-c', '1', check=False).returncode == 0:
                 break
             time.sleep(1)
         else:
-            raise CompatError('%s does not run python3' % name)
+            raise CompatError('%s does not run python3 after %d tries' % (name, READY_TRIES))
         for family in ('-4', '-6'):
             r = podman('exec', name, 'ip', family, 'route', 'show', 'default').stdout.strip()
             if r:
@@ -125,7 +126,8 @@ def playbook(venv, label):
 def check_kernel(hosts):
     """Each host routes every peer's pod subnet via the peer's node IP (proto 244), holds its own gateway on
     cni0, and reaches every peer's pod gateway across the lab network."""
-    for name, (_, index) in hosts.items():
+    for name, host in hosts.items():
+        index = host[1]
         routes = json.loads(podman('exec', name, 'ip', '-4', '-j', 'route', 'show', 'proto',
                                    str(ROUTE_PROTO)).stdout or '[]')
         got = {(r.get('dst'), r.get('gateway')) for r in routes}
@@ -137,13 +139,14 @@ def check_kernel(hosts):
         gw = '%s/%d' % (next(pod_subnet(index).hosts()), pod_subnet(index).prefixlen)
         if gw not in have:
             raise CompatError('%s: cni0 has %s, want %s' % (name, sorted(have), gw))
-        for peer, (_, pi) in hosts.items():
+        for peer, (peer_ip, pi) in hosts.items():
             if peer == name:
                 continue
             peer_gw = str(next(pod_subnet(pi).hosts()))
             p = podman('exec', name, 'ping', '-c', '1', '-W', '2', peer_gw, check=False)
             if p.returncode != 0:
-                raise CompatError('%s cannot ping %s (gateway of %s): %s' % (name, peer_gw, peer, p.stdout[-500:]))
+                raise CompatError('%s cannot ping %s (gateway of %s, node %s): %s'
+                                  % (name, peer_gw, peer, peer_ip, p.stdout[-500:]))
 
 
 def run_version(venv, hosts):
