@@ -62,15 +62,18 @@ PY
 }
 
 # A clean copy of the collection (tracked + new files, no venvs/caches) where ansible-test wants it.
+# sync_copy [ROOT]: the copy under ROOT (default AT_ROOT) at ROOT/ansible_collections/hostgw/network.
 sync_copy() {
-    rm -rf "$AT_ROOT"
-    mkdir -p "$COLL_COPY"
+    local root=${1:-$AT_ROOT} copy
+    copy="$root/ansible_collections/hostgw/network"
+    rm -rf "$root"
+    mkdir -p "$copy"
     install_get_pip_stubs python
     git ls-files -z --cached --others --exclude-standard | grep -zv '^\.ci/' |
-        xargs -0 -I{} cp --parents -P {} "$COLL_COPY/" 2>/dev/null || true
+        xargs -0 -I{} cp --parents -P {} "$copy/" 2>/dev/null || true
     # git ls-files lists files that may be deleted in the work tree: ignore those.
     # ansible-test's collection config (target Pythons of the modules): kept in tests/compat until it has a place.
-    [[ -f $COLL_COPY/tests/config.yml ]] || cp "$REPO/tests/compat/ansible-test-config.yml" "$COLL_COPY/tests/config.yml"
+    [[ -f $copy/tests/config.yml ]] || cp "$REPO/tests/compat/ansible-test-config.yml" "$copy/tests/config.yml"
 }
 
 stage_lint() {
@@ -88,7 +91,7 @@ stage_build() {
     ansible-galaxy collection install --force -p "$out/collections" "$tarball" >/dev/null
     # The installed tarball must document and load every plugin.
     local m
-    for m in hostgw_subnet cni_bridge hostgw_route hostgw_facts hostgw_preflight hostgw_masq hostgw_probe; do
+    for m in $(cd plugins/modules && ls -- *.py | sed 's/[.]py$//'); do
         ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc "hostgw.network.$m" >/dev/null
     done
     ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t role hostgw.network.hostgw >/dev/null
@@ -205,29 +208,46 @@ stage_changelog() {
 }
 
 # ansible-test units and sanity on the oldest and the newest supported ansible-core (each on its own controller
-# Python), and module-side sanity (compile, import) on the target Pythons of MATRIX_TARGETS.
-stage_matrix() {
-    local ver venv ctl t rc=0
-    for ver in "${MATRIX_VERSIONS[@]}"; do
-        venv="$REPO/.venv-$ver"
-        ctl=${MATRIX_CONTROLLER[$ver]}
-        sync_copy
-        install_get_pip_stubs "$venv/bin/python"
-        say "ansible-core $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible-core"))'): units and sanity on Python $ctl"
-        (
-            export PATH="$venv/bin:$PYTHONS_BIN:$PATH" VIRTUAL_ENV="$venv"
-            cd "$COLL_COPY"
-            r=0   # run every check, report every failure
-            ansible-test units --python "$ctl" --color no --venv || { r=1; echo "FAILED: $ver units"; }
-            rm -rf .hypothesis   # hypothesis' database, written by the units: not part of the collection
-            ansible-test sanity --python "$ctl" --color no || { r=1; echo "FAILED: $ver sanity (Python $ctl)"; }
-            for t in ${MATRIX_TARGETS[$ver]}; do
-                ansible-test sanity --python "$t" --color no --test compile --test import --venv ||
-                    { r=1; echo "FAILED: $ver sanity compile/import on Python $t"; }
-            done
-            exit $r
-        ) || rc=1
+# Python), and module-side sanity (compile, import) on the target Pythons of MATRIX_TARGETS. The versions run
+# side by side (each in its own copy; the machine has 2 cores and most of it is single-threaded), their output
+# goes to .cache/test-logs/matrix-VER.log and is shown when both are done.
+matrix_one() {
+    local ver=$1 venv="$REPO/.venv-$1" ctl=${MATRIX_CONTROLLER[$1]} root="$AT_ROOT-$1" t r=0
+    export PATH="$venv/bin:$PYTHONS_BIN:$PATH" VIRTUAL_ENV="$venv"
+    cd "$root/ansible_collections/hostgw/network"
+    echo "ansible-core $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible-core"))')" \
+         "on Python $ctl, target Pythons $ctl ${MATRIX_TARGETS[$ver]}"
+    timed() {   # timed LABEL CMD...: run, report its time, remember a failure and go on
+        local label=$1 t0=$SECONDS; shift
+        if "$@"; then echo "matrix $ver: $label passed in $((SECONDS - t0))s"
+        else r=1; echo "matrix $ver: FAILED: $label (after $((SECONDS - t0))s)"; fi
+    }
+    timed "units (Python $ctl)" ansible-test units --python "$ctl" --color no --venv
+    rm -rf .hypothesis   # hypothesis' database, written by the units: not part of the collection
+    timed "sanity (Python $ctl)" ansible-test sanity --python "$ctl" --color no
+    for t in ${MATRIX_TARGETS[$ver]}; do
+        timed "sanity compile/import (Python $t)" \
+            ansible-test sanity --python "$t" --color no --test compile --test import --venv
     done
+    return $r
+}
+
+stage_matrix() {
+    local ver rc=0 pids=() i
+    for ver in "${MATRIX_VERSIONS[@]}"; do
+        sync_copy "$AT_ROOT-$ver"
+        install_get_pip_stubs "$REPO/.venv-$ver/bin/python"
+        (matrix_one "$ver") >"$LOGDIR/matrix-$ver.log" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${!MATRIX_VERSIONS[@]}"; do
+        wait "${pids[$i]}" || rc=1
+    done
+    for ver in "${MATRIX_VERSIONS[@]}"; do
+        say "matrix: ansible-core $ver (${LOGDIR#"$REPO"/}/matrix-$ver.log)"
+        grep -vE "^WARNING: Location '.*' is ignored" "$LOGDIR/matrix-$ver.log" || true
+    done
+    for ver in "${MATRIX_VERSIONS[@]}"; do grep -E '^matrix [0-9.]+: ' "$LOGDIR/matrix-$ver.log" || true; done
     return $rc
 }
 
