@@ -11,11 +11,9 @@ is 10.<i // 256>.<i % 256>.0/24. Both namespaces are deleted at the end, also on
 created in, or connected to, the machine's own namespace.
 
 hostgw_route runs as Ansible runs a module (``python hostgw_route.py ARGSFILE`` inside the namespace, via
-``ip netns exec``). With HOSTGW_BENCH_TIMING=1 it adds its phase timings to the result (bench_timing):
-``import`` (module imports), ``init`` (AnsibleModule argument parsing), ``connect`` (netlink socket),
-``read`` (links, addresses and the routing table), ``plan`` (validation, L2 check and diff), ``apply``
-(the netlink writes) or ``report`` (nothing to apply), ``close``. "In-module" below is read+plan+apply
-(or +report): the work of ``run()``; "whole module" is the wall time from process start to the JSON.
+``ip netns exec``), wrapped by ``bench/module_timer.py``, which times from outside the plugin code: ``import``
+(the module and its module_utils) and ``run`` (the one ``_node.routes`` call: read, plan, apply). "In-module"
+below is ``run``; "whole module" is the wall time from process start to the JSON.
 """
 
 from __future__ import annotations
@@ -85,7 +83,7 @@ def baseline_collections(rev, tmp):
     return root
 
 
-PHASES = ('import', 'init', 'connect', 'read', 'plan', 'apply', 'report', 'close')
+PHASES = ('import', 'run')
 
 
 def peer(i, variant=0):
@@ -178,11 +176,12 @@ class RouteLab:
         payload = {'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)}
         path = self.write('args.json', json.dumps(payload))
         env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'PYTHON')))
-        env.update(PYTHONPATH=collections or self.collections, LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1', HOSTGW_BENCH_TIMING='1')
+        env.update(PYTHONPATH=collections or self.collections, LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1')
         t = time.perf_counter()
         module = os.path.join(collections or self.collections, 'ansible_collections', 'hostgw', 'network', 'plugins',
                               'modules', 'hostgw_route.py')
-        p = sh('ip', 'netns', 'exec', self.node, python, module, path, env=env, check=False)
+        timer = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'module_timer.py')
+        p = sh('ip', 'netns', 'exec', self.node, python, timer, module, path, env=env, check=False)
         wall = time.perf_counter() - t
         try:
             result = json.loads(p.stdout)
@@ -190,11 +189,14 @@ class RouteLab:
             raise RuntimeError('hostgw_route printed no JSON (rc %d): %s %s' % (p.returncode, p.stdout[-1000:], p.stderr[-2000:]))
         if result.get('failed'):
             raise RuntimeError('hostgw_route failed: %s' % result.get('msg'))
+        for line in p.stderr.splitlines():
+            if line.startswith('HOSTGW-BENCH '):
+                result['bench_timing'] = json.loads(line[len('HOSTGW-BENCH '):])
         return wall, result
 
 
 def in_module(laps):
-    return sum(laps.get(k, 0.0) for k in ('read', 'plan', 'apply', 'report'))
+    return laps.get('run', 0.0)
 
 
 def _record(store, key, wall, result):
@@ -247,20 +249,20 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
                         continue
                     py, root, key = v['interp']['path'], v['collections'], v['key']
                     lab.flush()
-                    wall, res = lab.hostgw(py, dict(routes=base, dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0'), root)
                     assert len(res['added']) == n and lab.owned_count() == n, res.get('msg')
                     _record(store, 'apply:' + key, wall, res)
-                    wall, res = lab.hostgw(py, dict(routes=base, dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0'), root)
                     assert res['changed'] is False and res['unchanged'] == n
                     _record(store, 'noop:' + key, wall, res)
-                    wall, res = lab.hostgw(py, dict(routes=churned, dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=churned, uplink='eth0'), root)
                     assert len(res['replaced']) == n_churn and res['unchanged'] == n - n_churn, res
                     _record(store, 'churn:' + key, wall, res)
                     wall, res = lab.hostgw(py, dict(state='absent'), root)
                     assert len(res['removed']) == n and lab.owned_count() == 0
                     _record(store, 'absent:' + key, wall, res)
                     lab.flush()
-                    wall, res = lab.hostgw(py, dict(routes=same_gateway(base), dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=same_gateway(base), uplink='eth0'), root)
                     assert len(res['added']) == n and lab.owned_count() == n
                     _record(store, 'apply1gw:' + key, wall, res)
     return data
@@ -284,7 +286,7 @@ def report(data):
         return len(r.get('apply:' + key, []))
 
     out.append('### Apply N new routes (empty table)\n')
-    out.append('In-module = read + plan + apply inside hostgw_route (HOSTGW_BENCH_TIMING); whole module = process '
+    out.append('In-module = the _node.routes call (read + plan + apply), timed by bench/module_timer.py; whole module = process '
                'start to JSON, `ip netns exec` included. Ratios are to `ip -batch` of the same routes in the same run.\n')
     headers = ['N', 'runs', '`ip route replace` loop', '`ip -batch`', '`ip -batch`, one gateway']
     for v in variants:
