@@ -59,6 +59,7 @@ def _routes_apply(self, ops, oif=None, proto=None):
 
 
 Kernel.routes_apply = _routes_apply
+Kernel.nexthops = lambda self: None    # the old seam knew no next-hop objects
 """
 
 
@@ -144,6 +145,7 @@ class RouteLab:
         self.close()
 
     def flush(self):
+        sh('ip', '-n', self.node, 'nexthop', 'flush')
         sh('ip', '-n', self.node, 'route', 'flush', 'proto', '244')
         # Let RCU free the old next hops before the next measurement.
         time.sleep(0.05)
@@ -160,6 +162,13 @@ class RouteLab:
 
     def ip_batch(self, routes, verb='add', same_gw=False):
         path = self.write('batch.txt', batch_lines(routes, verb, same_gw))
+        return timed('ip', '-n', self.node, '-batch', path)[0]
+
+    def ip_batch_nh(self, routes):
+        """The same routes through one next-hop object per peer, in one ``ip -batch``."""
+        lines = ['nexthop add id %d via %s dev eth0 proto 244' % (1 + i, r['via']) for i, r in enumerate(routes)]
+        lines += ['route add %s nhid %d proto 244' % (r['dest'], 1 + i) for i, r in enumerate(routes)]
+        path = self.write('batch-nh.txt', '\n'.join(lines) + '\n')
         return timed('ip', '-n', self.node, '-batch', path)[0]
 
     def ip_loop(self, routes):
@@ -212,13 +221,15 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
     decoder) for ``baseline_runs(N)`` of the runs.
     """
     interps = [dict(path=py, **python_info(py)) for py in pythons]
-    variants = [dict(key='batch:%s' % it['pyroute2'], label='hostgw (%s)' % it['pyroute2'], interp=it, collections=None)
-                for it in interps]
+    variants = [dict(key='batch:%s' % it['pyroute2'], label='hostgw via routes (%s)' % it['pyroute2'], interp=it,
+                     collections=None, mode='false') for it in interps]
+    variants += [dict(key='nh:%s' % it['pyroute2'], label='hostgw next-hop objects (%s)' % it['pyroute2'], interp=it,
+                      collections=None, mode='true') for it in interps]
     with RouteLab() as lab:
         if baseline_rev:
             root = baseline_collections(baseline_rev, lab.tmp)
             variants += [dict(key='pyroute2:%s' % it['pyroute2'], label='before: pyroute2 path (%s)' % it['pyroute2'],
-                              interp=it, collections=root) for it in interps]
+                              interp=it, collections=root, mode='false') for it in interps]
         data = dict(interps=interps, variants=[dict((k, v) for k, v in x.items() if k != 'interp') for x in variants],
                     baseline_rev=baseline_rev, sizes=sizes, runs={}, loop_cap=loop_cap, results={})
         for n in sizes:
@@ -238,6 +249,8 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
                 lab.flush()
                 store.setdefault('ip_batch_same_gw', []).append(lab.ip_batch(base, same_gw=True))
                 lab.flush()
+                store.setdefault('ip_batch_nh', []).append(lab.ip_batch_nh(base))
+                lab.flush()
                 lab.ip_batch(base)
                 changed = [r for r, b in zip(churned, base) if r != b]
                 store.setdefault('ip_batch_churn', []).append(lab.ip_batch(changed, verb='replace'))
@@ -248,21 +261,22 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
                     if v['collections'] and rep >= (baseline_runs or runs)(n):
                         continue
                     py, root, key = v['interp']['path'], v['collections'], v['key']
+                    mode = dict(nexthop_objects=v['mode'])
                     lab.flush()
-                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0', **mode), root)
                     assert len(res['added']) == n and lab.owned_count() == n, res.get('msg')
                     _record(store, 'apply:' + key, wall, res)
-                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0', **mode), root)
                     assert res['changed'] is False and res['unchanged'] == n
                     _record(store, 'noop:' + key, wall, res)
-                    wall, res = lab.hostgw(py, dict(routes=churned, uplink='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=churned, uplink='eth0', **mode), root)
                     assert len(res['replaced']) == n_churn and res['unchanged'] == n - n_churn, res
                     _record(store, 'churn:' + key, wall, res)
                     wall, res = lab.hostgw(py, dict(state='absent'), root)
                     assert len(res['removed']) == n and lab.owned_count() == 0
                     _record(store, 'absent:' + key, wall, res)
                     lab.flush()
-                    wall, res = lab.hostgw(py, dict(routes=same_gateway(base), uplink='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=same_gateway(base), uplink='eth0', **mode), root)
                     assert len(res['added']) == n and lab.owned_count() == n
                     _record(store, 'apply1gw:' + key, wall, res)
     return data
@@ -288,7 +302,8 @@ def report(data):
     out.append('### Apply N new routes (empty table)\n')
     out.append('In-module = the _node.routes call (read + plan + apply), timed by bench/module_timer.py; whole module = process '
                'start to JSON, `ip netns exec` included. Ratios are to `ip -batch` of the same routes in the same run.\n')
-    headers = ['N', 'runs', '`ip route replace` loop', '`ip -batch`', '`ip -batch`, one gateway']
+    headers = ['N', 'runs', '`ip route replace` loop', '`ip -batch`', '`ip -batch`, one gateway',
+               '`ip -batch`, next-hop objects']
     for v in variants:
         headers += ['%s in-module' % v['label'], 'vs `ip -batch`', 'whole module']
     rows = []
@@ -296,7 +311,8 @@ def report(data):
         r = res[str(n)]
         batch = _m(r['ip_batch'])
         loop = '%s%s' % (fmt_s(_m(r['ip_loop'])), '' if n <= data['loop_cap'] else ' (extrapolated from %d)' % data['loop_cap'])
-        row = ['{:,}'.format(n), data['runs'][n], loop, fmt_s(batch), fmt_s(_m(r['ip_batch_same_gw']))]
+        row = ['{:,}'.format(n), data['runs'][n], loop, fmt_s(batch), fmt_s(_m(r['ip_batch_same_gw'])),
+               fmt_s(_m(r.get('ip_batch_nh')))]
         for v in variants:
             s = r.get('apply:' + v['key'])
             row += [fmt_s(_m(s, 'run')), fmt_ratio(_m(s, 'run'), batch), fmt_s(_m(s, 'wall'))]

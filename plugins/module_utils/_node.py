@@ -251,7 +251,8 @@ def routes(p, kernel, check_mode=False, diff=False):
         if kind == 'nexthop':
             batch = kernel.nexthops_apply([(action, x) for x in items])
         elif kind == 'wanted':
-            batch = kernel.routes_apply([(action, x, nh.get(x.via)) for x in items], dev_index, proto)
+            batch = kernel.routes_apply([(action, x, nh[x.via]) if x.via in nh else (action, x) for x in items],
+                                        dev_index, proto)
         else:
             batch = kernel.routes_apply([(action, x) for x in items], dev_index, proto)
         done[key].extend(line(items[i]) for i in batch.done)

@@ -11,6 +11,7 @@ Kernel state comes in as plain ``KRoute``/``KAddr`` tuples read by the netlink s
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import namedtuple
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -92,12 +93,52 @@ def _metric(metric, family):
     return m
 
 
+def _v4(text):
+    """A dotted-quad IPv4 address as an int (what ipaddress accepts; no leading zeros), else None."""
+    try:
+        raw = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, TypeError, ValueError):
+        return None
+    return int.from_bytes(raw, 'big')
+
+
+def _fast_v4(dest_text, via_text):
+    """``(dest, via)`` in canonical text when both are plain, valid IPv4 for a route, else None (the general path
+    then validates and names the problem). ipaddress costs about 30 us per address; this a tenth of that."""
+    if not isinstance(dest_text, str) or not isinstance(via_text, str) or dest_text.count('/') != 1:
+        return None
+    net_text, plen_text = dest_text.split('/')
+    if not plen_text.isdigit() or len(plen_text) > 2:
+        return None
+    plen = int(plen_text)
+    net, via = _v4(net_text), _v4(via_text)
+    if net is None or via is None or plen > 32:
+        return None
+    mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+    if net & ~mask & 0xFFFFFFFF or via == 0 or via >> 28 == 14 or via >> 24 == 127 or via == 0xFFFFFFFF \
+            or via & mask == net:
+        return None
+    return '%s/%d' % (socket.inet_ntop(socket.AF_INET, net.to_bytes(4, 'big')), plen), \
+        socket.inet_ntop(socket.AF_INET, via.to_bytes(4, 'big'))
+
+
 def parse_wanted(entries, metric=None):
     """Validate the ``routes`` option. Returns a list of ``WRoute`` (deduplicated, input order)."""
     errors = []
     wanted = []
     by_dest = {}
+    m4 = DEFAULT_METRIC[4] if metric is None else None
     for i, entry in enumerate(entries or []):
+        fast = _fast_v4(entry.get('dest'), entry.get('via')) if isinstance(entry, dict) and m4 is not None else None
+        if fast is not None:
+            w = WRoute(4, fast[0], fast[1], m4, entry.get('host'))
+            prev = by_dest.get(w.dest)
+            if prev is None:
+                by_dest[w.dest] = w
+                wanted.append(w)
+                continue
+            if prev.via == w.via:
+                continue
         label = _label(entry, i)
         if not isinstance(entry, dict):
             errors.append('%s: %r is not a dict with dest and via' % (label, entry))
@@ -151,13 +192,28 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
     """
     local = set()
     onlink = {4: [], 6: []}
+    local4, onlink4 = set(), []     # the same for IPv4 as ints (the common case, 10x faster)
     for a in addrs:
         ip = ipaddress.ip_address(a.address)
         local.add(ip)
+        if ip.version == 4:
+            local4.add(int(ip))
         if a.index == dev_index:
-            onlink[ip.version].append(ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network)
+            net = ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network
+            onlink[ip.version].append(net)
+            if ip.version == 4:
+                onlink4.append((int(net.network_address), int(net.netmask)))
     keep, skipped, errors = [], [], []
     for w in wanted:
+        if w.family == 4:
+            v = _v4(w.via)
+            if v is not None:
+                if v in local4:
+                    skipped.append(w)
+                    continue
+                if any(v & mask == net for net, mask in onlink4):
+                    keep.append(w)
+                    continue
         via = ipaddress.ip_address(w.via)
         if via in local:
             skipped.append(w)
