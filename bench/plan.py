@@ -11,8 +11,8 @@ Cluster network 10.0.0.0/8 in /24 subnets (65,535 allocatable: Flannel keeps the
 
 ``new``      every host is new (leases known and empty): all subnets allocated in name order.
 ``settled``  every host holds the lease the ``new`` plan gave it (the usual re-run).
-``1% lost``  (action plugin only) 1% of the hosts lost their lease file; every host's lease carries the
-             whole mesh (as the role writes it), so their subnets come from what the peers recorded.
+``1% lost``  (action plugin only) 1% of the hosts lost their lease file; every lease is a ring lease (3 peer
+             records, as the plan builds them), so their subnets come from what their ring predecessors recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import_collection()
 
 # pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, plan_mesh  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils._lease import build_leases  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils import _inputs as inputs  # noqa: E402
 from ansible_collections.hostgw.network.plugins.action import hostgw_subnet as action  # noqa: E402
 
 NETWORK = '10.0.0.0/8'
@@ -52,14 +54,13 @@ def members_settled(n, plan):
 
 def hostvars_for(n, plan, lost=0.0):
     """Plain-dict hostvars as the action plugin sees them; ``lost``: share of hosts without a lease."""
-    hosts = plan['hosts']
-    mesh = dict((name, {'subnet': h['subnet']}) for name, h in hosts.items())
+    hosts = build_leases(plan)['hosts']
     every = int(1 / lost) if lost else 0
     hv = {}
     for i, name in enumerate(names(n)):
         v = {'hostgw_node_ip': node_ip(i)}
         if not (every and i % every == 0):
-            v['hostgw_lease'] = {'subnet': hosts[name]['subnet'], 'mesh': mesh}
+            v['hostgw_lease'] = hosts[name]['lease']
         else:
             v['hostgw_lease'] = {}
         hv[name] = v
@@ -77,16 +78,17 @@ def _time(fn, runs):
 
 
 class ActionRunner:
-    """The real action plugin (ActionModule.run) on plain-dict hostvars, its helpers timed where they are called."""
+    """The real action plugin (ActionModule.run) on plain-dict hostvars, the steps of ``_inputs.plan_inventory``
+    timed where it calls them."""
 
-    PHASES = ('collect_members', 'plan_mesh', 'summarize')
+    PHASES = ('read_inputs', 'plan_mesh', 'summarize', 'host_uplinks', 'build_leases')
 
     def __init__(self):
         self.laps = {}
         for name in self.PHASES:
-            orig = getattr(action, name, None)
+            orig = getattr(inputs, name, None)
             if orig is not None and not getattr(orig, '_bench', False):
-                setattr(action, name, self._wrap(name, orig))
+                setattr(inputs, name, self._wrap(name, orig))
 
     def _wrap(self, name, fn):
         def timed_fn(*args, **kw):

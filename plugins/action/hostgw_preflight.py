@@ -9,6 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.hostgw.network.plugins.module_utils._inputs import preflight_inputs
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh, check_settings, check_variable_names
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -18,10 +19,12 @@ ARGUMENT_SPEC = dict(
     bridge=dict(type='str', default='cni0'),
     proto=dict(type='int', default=244),
     facts_var=dict(type='str', default='hostgw_host'),
-    iface_var=dict(type='str', default='hostgw_iface'),
+    uplink_var=dict(type='str', default='hostgw_iface', aliases=['iface_var'],
+                    deprecated_aliases=[dict(name='iface_var', version='1.0.0', collection_name='hostgw.network')]),
     known_vars=dict(type='list', elements='str', default=[]),
     mtu=dict(type='int', default=0),
     cni_conf_name=dict(type='str'),
+    facts=dict(type='bool', default=True),
 )
 
 # Facts and results the collection itself sets on hosts.
@@ -36,28 +39,29 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         task_vars = task_vars or {}
         result = super(ActionModule, self).run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        hostvars = task_vars.get('hostvars') or {}
+        del tmp
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        for old in getattr(validation, '_deprecations', None) or []:    # iface_var: say so, as a module would
+            self._display.deprecated(old['msg'], version=old.get('version'), collection_name=old.get('collection_name'))
         plan = args['plan']
-        facts, ifaces, names = {}, {}, {}
-        for name in plan.get('hosts', {}):
-            hv = hostvars[name]
-            if args['known_vars']:
-                names[name] = [k for k in hv.keys() if k.startswith('hostgw_')]
-            if name not in (task_vars.get('ansible_play_hosts') or []):
-                continue
-            facts[name] = hv.get(args['facts_var']) or {}
-            ifaces[name] = hv.get(args['iface_var']) or None
-        errors, warnings = check_variable_names(names, list(args['known_vars']) + list(OWN_FACTS))
-        errors.extend(check_settings(args['bridge'], args['mtu'], args['proto'], args['cni_conf_name']))
+        play_hosts = task_vars.get('ansible_play_hosts', task_vars.get('ansible_play_hosts_all')) or []
+        facts, ifaces, names, errors = preflight_inputs(plan, task_vars.get('hostvars') or {}, play_hosts, args['facts_var'],
+                                                        args['uplink_var'], bool(args['known_vars']))
+        more, warnings = check_variable_names(names, list(args['known_vars']) + list(OWN_FACTS))
+        errors.extend(more)
+        errors.extend(check_settings(args['bridge'], args['mtu'], args['proto'], args['cni_conf_name'],
+                                     task_vars.get('inventory_hostname')))
         for warning in warnings:
             self._display.warning(warning)
-        try:
-            hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'])
-        except PreflightError as e:
-            errors.extend(e.errors)
+        hosts = {}
+        if facts:
+            try:
+                hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'], args['uplink_var'])
+            except PreflightError as e:
+                errors.extend(e.errors)
         if errors:
             raise AnsibleActionFail('hostgw pre-flight: ' + '; '.join(errors), result=dict(errors=errors))
-        result.update(changed=False, ansible_facts=dict(hostgw_preflight=dict(hosts=hosts)),
-                      msg='pre-flight passed for %d hosts' % len(hosts))
+        if args['facts']:
+            result['ansible_facts'] = dict(hostgw_preflight=dict(hosts=hosts))
+        result.update(changed=False, hosts=hosts, msg='pre-flight passed for %d hosts' % len(hosts))
         return result

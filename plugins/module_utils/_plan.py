@@ -488,3 +488,37 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         'routes': routes,
         'notes': notes,
     }
+
+
+def _same_subnet(a, b):
+    if a == b:
+        return True
+    try:
+        return ipaddress.ip_network(a, strict=False) == ipaddress.ip_network(b, strict=False)
+    except (TypeError, ValueError):
+        return a == b
+
+
+def _new_or_moved(source, lease, subnet):
+    if source == SOURCE_NEW:
+        return True
+    if lease is None:       # unknown in this run: it kept what peers recorded, or is pinned
+        return False
+    if isinstance(lease, str) and not lease.strip():    # held nothing: new to the mesh unless peers knew it
+        return source == SOURCE_PIN
+    return not _same_subnet(lease, subnet)
+
+
+def summarize(plan, members):
+    """Add the run-level facts the role reports at the end: who was not in this run and who is new or moved."""
+    by_name = dict((m.name, m) for m in members)
+    moved = []
+    for name, host in plan['hosts'].items():
+        m = by_name[name]
+        if _new_or_moved(host['source'], m.lease, host['subnet']):
+            moved.append(name)
+        elif 'subnet6' in host and _new_or_moved(host['source6'], m.lease6, host['subnet6']):
+            moved.append(name)
+    plan['new_or_moved'] = sorted(moved)
+    plan['not_in_run'] = sorted(name for name, host in plan['hosts'].items() if not host['in_run'])
+    return plan

@@ -4,23 +4,28 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Pure, I/O-free whole-mesh pre-flight: checks a plan against what every node reported, before any node changes.
 
-Per node it needs the ``hostgw_host`` facts of ``hostgw_facts`` (links, addresses, routes). Checks:
-the node IP is on the node; the uplink exists; every peer's node IP is on-link on the uplink (host-gw cannot
-cross routers); no node address and no foreign route lies inside the cluster network; the bridge name is
-free or already a bridge, and is not the uplink. Returns per node the uplink and its MTU.
+Only checks: the plan (``hostgw_subnet``) already holds each host's uplink and MTU. Per node it needs the
+``hostgw_host`` facts of ``hostgw_facts`` (links, addresses, routes). Checks: the plan's uplink exists (where the
+plan has none, why: the node IP is not on the node, or ``hostgw_iface`` is wrong); every peer's node IP is on-link
+on the uplink (host-gw cannot cross routers); no node address and no foreign route lies inside the cluster
+network; the bridge name is free or already a bridge, and is not the uplink.
+
+Linear: peers' node IPs are indexed once (sorted integers per family) and each node counts the peers inside its
+uplink's networks by bisection, so N nodes cost O(N log N), not N*N pairs.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
-import re
 
-from ansible_collections.hostgw.network.plugins.module_utils._bridge import BridgeError, validate_name
-
-_CONF_NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.(conflist|conf|json)\Z')
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import (
+    OnLink, conf_name_error, find_uplink, ifname_error, mtu_error, onlink_networks, proto_error)
 
 __metaclass__ = type  # pylint: disable=invalid-name
+
+#: Off-link peers named per node; the rest are counted (an all-off-link mesh of N nodes would list N*N pairs).
+OFFLINK_LISTED = 10
 
 
 class PreflightError(Exception):
@@ -29,32 +34,62 @@ class PreflightError(Exception):
         super(PreflightError, self).__init__('; '.join(self.errors))
 
 
-def _uplink(name, host, facts, iface, errors):
-    links = dict((l['name'], l) for l in facts.get('links') or [])
-    addrs = facts.get('addresses') or []
-    holder = None
-    for a in addrs:
-        if a.get('address') == host.get('node_ip'):
-            holder = a.get('ifname')
-            break
-    if holder is None:
-        errors.append('host %s: node IP %s is not an address of the host (addresses: %s); set hostgw_node_ip to the '
-                      'address of its uplink' % (name, host.get('node_ip'),
-                                                 ', '.join(sorted('%s on %s' % (a['address'], a['ifname']) for a in addrs if a.get('family') == 4)) or 'none'))
-    if iface:
-        if iface not in links:
-            errors.append('host %s: uplink hostgw_iface=%s does not exist (links: %s)' % (name, iface, ', '.join(sorted(links))))
-            return None, None
-        if holder is not None and holder != iface:
-            errors.append('host %s: node IP %s is on %s, not on hostgw_iface=%s' % (name, host.get('node_ip'), holder, iface))
-        return iface, links[iface].get('mtu')
-    if holder is None:
-        return None, None
-    return holder, links.get(holder, {}).get('mtu')
+class _PeerIndex:
+    """Every member's node IPs as sorted integers per family, with the member names at the same positions."""
+
+    def __init__(self, hosts):
+        per = {4: [], 6: []}
+        for name, h in hosts.items():
+            for key in ('node_ip', 'node_ip6'):
+                ip = h.get(key)
+                if not ip:
+                    continue
+                addr = ipaddress.ip_address(ip)
+                if addr.version == 6 and addr.is_link_local:
+                    continue    # always on-link
+                per[addr.version].append((int(addr), name, ip))
+        self.ints, self.names, self.texts = {}, {}, {}
+        for version, items in per.items():
+            items.sort()
+            self.ints[version] = [i[0] for i in items]
+            self.names[version] = [i[1] for i in items]
+            self.texts[version] = [i[2] for i in items]
 
 
-def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244):
-    """Return ``{host: {uplink, mtu}}`` for the hosts that reported facts; raise ``PreflightError`` listing every problem."""
+def _own_ints(host):
+    out = {}
+    for key in ('node_ip', 'node_ip6'):
+        if host.get(key):
+            addr = ipaddress.ip_address(host[key])
+            out[addr.version] = int(addr)
+    return out
+
+
+def _check_onlink(name, host, onlink, uplink, index, errors):
+    own = _own_ints(host)
+    for version in (4, 6):
+        ints = index.ints[version]
+        if not ints:
+            continue
+        mine = own.get(version)
+        expected = len(ints) - (1 if mine is not None else 0)
+        got = onlink.count_in(version, ints) - (1 if mine is not None and onlink.contains_int(version, mine) else 0)
+        if got >= expected:
+            continue
+        missing = expected - got
+        found = [p for p in onlink.first_outside(version, ints, OFFLINK_LISTED + 1) if index.names[version][p] != name]
+        found = sorted(found[:OFFLINK_LISTED], key=lambda p: index.names[version][p])
+        for p in found:
+            errors.append('host %s: peer %s (%s) is not on-link on %s (%s): host-gw needs all nodes on one L2 segment'
+                          % (name, index.names[version][p], index.texts[version][p], uplink, onlink.describe(version)))
+        if missing > len(found):
+            errors.append('host %s: and %d more IPv%d peers are not on-link on %s (%s)'
+                          % (name, missing - len(found), version, uplink, onlink.describe(version)))
+
+
+def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244, uplink_var='hostgw_iface'):
+    """Return ``{host: {uplink, mtu}}`` (from the plan) for the hosts that reported facts; raise ``PreflightError``
+    listing every problem. ``iface_by_host``: ``uplink_var`` per host, only needed to explain a missing uplink."""
     iface_by_host = iface_by_host or {}
     errors = []
     out = {}
@@ -62,44 +97,41 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244):
     if plan.get('network6'):
         nets.append(ipaddress.ip_network(plan['network6']))
     hosts = plan['hosts']
+    index = _PeerIndex(hosts)
     for name in sorted(facts_by_host):
         facts = facts_by_host[name]
         host = hosts.get(name)
         if host is None or not facts:
             continue
-        uplink, mtu = _uplink(name, host, facts, iface_by_host.get(name), errors)
-        if uplink is None:
+        links = dict((link.get('name'), link) for link in facts.get('links') or [])
+        addrs = facts.get('addresses') or []
+        uplink, mtu = host.get('uplink'), host.get('mtu')
+        # A check, not a derivation: the plan's uplink must exist and hold the node IP; where the plan has none,
+        # the same finder says why (node IP not on the node, hostgw_iface missing or without the node IP).
+        _found, _mtu, problems = find_uplink(facts.get('links'), addrs, host.get('node_ip'),
+                                             uplink or iface_by_host.get(name), name, uplink_var)
+        if not problems and uplink is None:
+            problems = ['host %s: the plan has no uplink for it: plan with hostgw.network.hostgw_subnet after '
+                        'hostgw.network.hostgw_facts has read the node' % name]
+        if problems:
+            errors.extend(problems)
             continue
+        if mtu is None:
+            mtu = links[uplink].get('mtu')
         if uplink == bridge:
             errors.append('host %s: the bridge name %s is the uplink; choose another hostgw_bridge' % (name, bridge))
-        links = dict((l['name'], l) for l in facts.get('links') or [])
         if bridge in links and links[bridge].get('kind') != 'bridge':
             errors.append('host %s: a %s link named %s exists; hostgw needs that name for its bridge (set hostgw_bridge)'
                           % (name, links[bridge].get('kind') or 'non-bridge', bridge))
-        onlink = []
-        for a in facts.get('addresses') or []:
-            iface = ipaddress.ip_interface('%s/%s' % (a['address'], a['prefixlen']))
-            if a.get('ifname') == uplink:
-                onlink.append(iface.network)
+        for a in addrs:
             if a.get('ifname') == bridge:
                 continue
+            iface = ipaddress.ip_interface('%s/%s' % (a['address'], a['prefixlen']))
             for net in nets:
                 if iface.version == net.version and iface.ip in net:
                     errors.append('host %s: address %s on %s lies inside the cluster network %s'
                                   % (name, iface, a.get('ifname'), net))
-        for peer, ph in sorted(hosts.items()):
-            if peer == name:
-                continue
-            for key in ('node_ip', 'node_ip6'):
-                ip = ph.get(key)
-                if not ip:
-                    continue
-                addr = ipaddress.ip_address(ip)
-                if addr.version == 6 and addr.is_link_local:
-                    continue
-                if not any(addr.version == n.version and addr in n for n in onlink):
-                    errors.append('host %s: peer %s (%s) is not on-link on %s (%s): host-gw needs all nodes on one L2 segment'
-                                  % (name, peer, ip, uplink, ', '.join(str(n) for n in onlink if n.version == addr.version) or 'no address'))
+        _check_onlink(name, host, OnLink(onlink_networks(addrs, uplink)), uplink, index, errors)
         for r in facts.get('routes') or []:
             if r.get('proto') == proto or r.get('dev') == bridge or not r.get('dest'):
                 continue
@@ -139,17 +171,16 @@ def check_variable_names(vars_by_host, known, prefix='hostgw_'):
     return errors, warnings
 
 
-def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None):
-    """Mesh-wide settings that a node module would only refuse after other modules changed the node."""
+def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None, host=None):
+    """Mesh-wide settings that a node module would only refuse after other modules changed the node.
+
+    ``host``: the host whose variables set them (the run-once host), named where a value may be per host.
+    """
     errors = []
-    try:
-        validate_name(bridge)
-    except BridgeError as e:
-        errors.append('hostgw_bridge: %s' % e)
-    if mtu is not None and mtu != 0 and not 68 <= mtu <= 65535:
-        errors.append('hostgw_mtu %r is out of range: 0 (the uplink\'s MTU) or 68-65535' % (mtu,))
-    if proto is not None and not 5 <= proto <= 255:
-        errors.append('hostgw_route_proto %r is not allowed: use 5-255 (0-4 belong to the kernel, boot and static routes)' % (proto,))
-    if cni_conf_name is not None and not _CONF_NAME.match(cni_conf_name):
-        errors.append('hostgw_cni_conf_name %r must be a plain file name ending in .conflist, .conf or .json' % (cni_conf_name,))
+    for problem in (ifname_error(bridge, 'hostgw_bridge', host),
+                    None if mtu is None else mtu_error(mtu),
+                    None if proto is None else proto_error(proto),
+                    None if cni_conf_name is None else conf_name_error(cni_conf_name)):
+        if problem:
+            errors.append(problem)
     return errors

@@ -17,13 +17,18 @@ description:
   - Checks the plan of M(hostgw.network.hostgw_subnet) against the facts M(hostgw.network.hostgw_facts) gathered on
     every node of the play, on the controller, in one call (use C(run_once=true)), and fails listing every problem
     with the host and value named.
-  - Checks that each node IP is an address of its node and on the uplink (C(hostgw_iface) if set), that every
-    peer's node IP is on-link on each node's uplink (host-gw cannot cross routers, which Flannel never checks), that
-    no node address and no foreign route lies inside the cluster network, and that the bridge name is free or a bridge
-    and is not the uplink.
+  - Only checks. The uplink and its MTU come from the plan (RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink)).
+    Checks that each node's uplink exists and holds its node IP (where the plan has no uplink, it says why, the node IP
+    is not on the node, or C(hostgw_iface) is missing or does not hold it), that every peer's node IP is on-link on
+    each node's uplink (host-gw cannot cross routers, which Flannel never checks), that no node address and no foreign
+    route lies inside the cluster network, and that the bridge name is free or a bridge and is not the uplink.
+  - Linear in the mesh size; peers' node IPs are indexed once, not compared pair by pair.
+  - Fails when no host of the run has the facts of M(hostgw.network.hostgw_facts) (a pre-flight without facts
+    checks nothing), and names each host of the run without them.
   - Catches typos in host variables (see O(known_vars)), and refuses a bridge name, MTU, route protocol or CNI file
     name that a node module would refuse only after other modules had changed the node.
-  - Gives every host the fact C(hostgw_preflight.hosts[<host>]) with its C(uplink) and the uplink's C(mtu).
+  - Gives every host the fact C(hostgw_preflight.hosts[<host>]) with its C(uplink) and the uplink's C(mtu), copied
+    from the plan; deprecated, read them from the plan instead.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
@@ -64,13 +69,18 @@ options:
     type: int
     default: 244
   facts_var:
-    description: Host variable holding each node's facts from M(hostgw.network.hostgw_facts).
+    description:
+      - Name of each node's facts from M(hostgw.network.hostgw_facts), read from C(ansible_facts.<facts_var>) (so
+        C(ANSIBLE_INJECT_FACT_VARS=False) works), else the host variable of that name.
     type: str
     default: hostgw_host
-  iface_var:
-    description: Host variable naming a node's uplink, when set.
+  uplink_var:
+    description:
+      - Host variable naming a node's uplink, when set; read only to explain a host the plan has no uplink for.
+      - The alias O(iface_var) is deprecated and will be removed in 1.0.0.
     type: str
     default: hostgw_iface
+    aliases: [iface_var]
   mtu:
     description: The MTU the bridge will get; checked to be C(0) (the uplink's) or 68-65535.
     type: int
@@ -87,27 +97,71 @@ options:
     type: list
     elements: str
     default: []
+  facts:
+    description:
+      - Whether every host of the play also gets the (deprecated) fact C(hostgw_preflight); RV(hosts) is always in
+        the result.
+    type: bool
+    default: true
 seealso:
   - module: hostgw.network.hostgw_subnet
   - module: hostgw.network.hostgw_facts
 '''
 
 EXAMPLES = r'''
+- name: Read every node, changing nothing
+  hostgw.network.hostgw_facts:
+    state_dir: /etc/hostgw
+
+- name: Plan the mesh
+  hostgw.network.hostgw_subnet:
+    network: 10.244.0.0/16
+  run_once: true
+
 - name: Check the mesh before changing any node
   hostgw.network.hostgw_preflight:
-    plan: "{{ hostgw_plan }}"
+    plan: "{{ ansible_facts.hostgw_plan }}"
     bridge: cni0
+  run_once: true
+
+- name: Also catch typos in the hostgw_* variables of every host
+  hostgw.network.hostgw_preflight:
+    plan: "{{ ansible_facts.hostgw_plan }}"
+    known_vars: [hostgw_network, hostgw_bridge, hostgw_iface, hostgw_node_ip, hostgw_subnet]
   run_once: true
 '''
 
 RETURN = r'''
+hosts:
+  description: Per checked host, its C(uplink) and C(mtu) as the plan has them (as the deprecated fact).
+  returned: success
+  type: dict
+  sample: {host1: {uplink: eth0, mtu: 1500}}
 ansible_facts:
   description: Facts given to every host of the play.
-  returned: success
+  returned: success and O(facts) is true
   type: dict
   contains:
     hostgw_preflight:
-      description: Per checked host (C(hosts)), its C(uplink) and the uplink's C(mtu).
+      description:
+        - Deprecated (kept for one release; removed in 1.0.0), read the plan instead
+          (RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink) and
+          RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.mtu)).
+        - Per checked host (C(hosts)), its C(uplink) and the uplink's C(mtu), as the plan has them.
       type: dict
       sample: {hosts: {host1: {uplink: eth0, mtu: 1500}}}
+      contains:
+        hosts:
+          description: Keyed by host name, each with C(uplink) and C(mtu).
+          type: dict
+msg:
+  description: How many hosts passed.
+  returned: success
+  type: str
+  sample: pre-flight passed for 3 hosts
+errors:
+  description: Every problem found, each naming the host, the variable and the value.
+  returned: failure
+  type: list
+  elements: str
 '''

@@ -22,9 +22,9 @@ description:
   - Stability is the core promise. A host keeps its subnet across runs, additions and removals of other hosts and
     changes of inventory order. Order of precedence, per host and family, is
     (1) a pin (host variable C(hostgw_subnet) / C(hostgw_subnet6)),
-    (2) the host's own lease (host variable named by O(lease_var), as the C(hostgw.network.hostgw) role reads it from the host),
-    (3) the subnet other members recorded for it in their copy of the mesh (C(<lease_var>.mesh)), so a host that lost
-       its state or cannot be reached keeps its subnet,
+    (2) the host's own lease (O(lease_var), as M(hostgw.network.hostgw_facts) reads it from the host),
+    (3) the subnet other members recorded for it in their leases (each lease records O(lease_peers) ring successors),
+       so a host that lost its state or cannot be reached keeps its subnet while one of its recorders holds its lease,
     (4) for a host that reported no lease, the lowest free subnet in [O(subnet_min), O(subnet_max)], hosts taken in
        order of name (deterministic, independent of inventory order).
   - A member whose lease cannot be known in this run (not reached, no pin and no peer record) is never renumbered and
@@ -36,6 +36,11 @@ description:
     else the C(ansible_default_ipv4) fact, else the default-route address M(hostgw.network.hostgw_facts) read
     (C(hostgw_host.default_ipv4)). IPv6 is C(hostgw_node_ip6), else the C(ansible_default_ipv6) fact, else
     C(hostgw_host.default_ipv6) (never a temporary address). Set them explicitly on multi-homed hosts.
+  - Derives each host's uplink (the link holding the node IP, or C(hostgw_iface)) and its MTU from the facts of
+    M(hostgw.network.hostgw_facts), once, for M(hostgw.network.hostgw_route) and M(hostgw.network.cni_bridge); and
+    builds each host's next lease (RV(ansible_facts.hostgw_plan.hosts.lease)).
+  - A host variable that fails to template (such as a pin written C("{{ typo }}")) fails the task naming the host,
+    the variable and its text; it is never taken as unset.
   - Every value is parsed strictly; surrounding whitespace, newlines or anything after an address (such as shell
     metacharacters) is refused, naming the host and the value.
 author:
@@ -101,20 +106,54 @@ options:
     default: hostgw_nodes
   lease_var:
     description:
-      - Name of the host variable holding each host's lease, a dict with C(subnet), C(subnet6) and C(mesh) (the host's
-        last copy of every member's subnets). Undefined means "unknown in this run"; an empty dict means "holds none".
-      - The C(hostgw.network.hostgw) role sets it from C(<hostgw_state_dir>/lease.json) on every host before planning.
+      - Name of each host's lease, read from C(ansible_facts.<lease_var>) (as M(hostgw.network.hostgw_facts) returns it,
+        so C(ANSIBLE_INJECT_FACT_VARS=False) works), else from the host variable of that name. A dict with C(subnet),
+        C(subnet6) and C(peers) (its ring successors' C(subnet), C(subnet6), C(node_ip)); leases written before ring
+        leases hold a C(mesh) of every host instead, and are read the same way. Undefined means "unknown in this run";
+        an empty dict means "holds none".
+      - The C(hostgw.network.hostgw) role runs M(hostgw.network.hostgw_facts) on every host before planning and writes
+        RV(ansible_facts.hostgw_plan.hosts.lease) to C(<hostgw_state_dir>/lease.json) afterwards.
     type: str
     default: hostgw_lease
+  lease_peers:
+    description:
+      - How many peers each lease records, C(k) (1-64), the host's C(k) successors on the ring of member names.
+      - A host that lost its state keeps its subnet as long as one of its C(k) recorders (its C(k) predecessors on the
+        ring) still holds its lease; a lease stays the same size whatever the mesh size.
+    type: int
+    default: 3
   unknown_leases:
     description:
       - What to do with a host in the play whose lease is unknown (no O(lease_var) set) and that has no pin or peer record.
       - V(fail) (safe) refuses to plan. V(new) treats it as a new host; use it only when you keep no leases at all
         and pin every host that must never move.
       - Hosts outside the play with an unknown lease always fail the plan.
+      - With V(fail), when no host of O(group) has a lease at all (and not every host is pinned), the task fails saying
+        that no lease was read; run M(hostgw.network.hostgw_facts) first (as the role does) or use V(new).
     type: str
     choices: [fail, new]
     default: fail
+  facts_var:
+    description:
+      - Name of each host's node facts from M(hostgw.network.hostgw_facts), read from C(ansible_facts.<facts_var>), else
+        the host variable of that name. Used for the default-route node IP and to find each host's uplink and MTU.
+      - Hosts without these facts get a plan without uplink and MTU (C(null)).
+    type: str
+    default: hostgw_host
+  uplink_var:
+    description:
+      - Host variable naming a host's uplink (Flannel's C(--iface)). Unset, the uplink is the link holding the node IP.
+    type: str
+    default: hostgw_iface
+  facts:
+    description:
+      - Whether every host of the play also gets the plan as the fact C(hostgw_plan); the plan is always in the
+        result as RV(plan).
+      - With C(run_once) Ansible sets the same facts on every host, and while C(INJECT_FACT_VARS) is on it copies every
+        host's facts each time it computes that host's variables, so a plan of N hosts in the facts costs O(N) at every
+        later task of every host. At scale use V(false) and C(register) the result (registered results are not copied).
+    type: bool
+    default: true
 seealso:
   - module: hostgw.network.cni_bridge
   - module: hostgw.network.hostgw_route
@@ -124,6 +163,10 @@ seealso:
 '''
 
 EXAMPLES = r'''
+- name: Read every node's lease and links first, as the hostgw.network.hostgw role does
+  hostgw.network.hostgw_facts:
+    state_dir: /etc/hostgw
+
 - name: Plan the mesh once for the whole group
   hostgw.network.hostgw_subnet:
     network: 10.244.0.0/16
@@ -131,28 +174,49 @@ EXAMPLES = r'''
     group: hostgw_nodes
   run_once: true
 
-- name: The seed topology, hosts pinned as in the article
+- name: The seed topology, hosts pinned as in the article (pins need no lease)
   hostgw.network.hostgw_subnet:
     network: 192.168.0.0/16
     subnet_min: 192.168.0.0
   run_once: true
   # host_vars: host1 -> hostgw_subnet: 192.168.0.0/24, host2 -> hostgw_subnet: 192.168.1.0/24
 
-- name: Dual-stack
+- name: Dual-stack, every lease recording five peers
   hostgw.network.hostgw_subnet:
     network: 10.244.0.0/16
     network6: fd00:10:244::/56
+    lease_peers: 5
   run_once: true
+  # host_vars: host1 -> hostgw_node_ip6: fd00:168::1, host2 -> hostgw_node_ip6: fd00:168::2
+
+- name: Without any lease (hosts not pinned may move between runs)
+  hostgw.network.hostgw_subnet:
+    network: 10.244.0.0/16
+    unknown_leases: new
+  run_once: true
+
+- name: At scale, register the plan instead of setting it as a fact on every host
+  hostgw.network.hostgw_subnet:
+    network: 10.244.0.0/16
+    facts: false
+  run_once: true
+  register: planned
 
 - name: Use the plan on each host
   ansible.builtin.debug:
-    msg: "{{ inventory_hostname }} gets {{ hostgw_plan.hosts[inventory_hostname].subnet }}"
+    msg: >-
+      {{ inventory_hostname }} gets {{ ansible_facts.hostgw_plan.hosts[inventory_hostname].subnet }}
+      via uplink {{ ansible_facts.hostgw_plan.hosts[inventory_hostname].uplink }}
 '''
 
 RETURN = r'''
+plan:
+  description: The plan, the same as RV(ansible_facts.hostgw_plan) (which O(facts=false) leaves unset).
+  returned: success
+  type: dict
 ansible_facts:
   description: Facts given to every host of the play.
-  returned: success
+  returned: success and O(facts) is true
   type: dict
   contains:
     hostgw_plan:
@@ -185,16 +249,81 @@ ansible_facts:
           description: The inventory group planned.
           type: str
           sample: hostgw_nodes
+        lease_peers:
+          description: How many peers each lease records (O(lease_peers)).
+          type: int
+          sample: 3
         hosts:
-          description:
-            - Per member, keyed by inventory name, C(subnet), C(gateway) (first address, as Flannel and the CNI bridge
-              plugin use), C(gateway_cidr) (gateway with prefix length, for the bridge), C(node_ip), C(source)
-              (C(pin), C(lease), C(peer-record) or C(new)) and C(in_run); with dual-stack also C(subnet6), C(gateway6),
-              C(gateway6_cidr), C(node_ip6), C(source6).
+          description: Per member, keyed by inventory name.
           type: dict
-          sample:
-            host1: {subnet: 192.168.0.0/24, gateway: 192.168.0.1, gateway_cidr: 192.168.0.1/24, node_ip: 10.168.0.1,
-                    source: pin, in_run: true}
+          contains:
+            subnet:
+              description: The host's pod subnet.
+              type: str
+              sample: 192.168.0.0/24
+            gateway:
+              description: First address of the subnet, the pods' gateway (as Flannel and the CNI bridge plugin use).
+              type: str
+              sample: 192.168.0.1
+            gateway_cidr:
+              description: The gateway with the subnet's prefix length, the bridge's address.
+              type: str
+              sample: 192.168.0.1/24
+            node_ip:
+              description: The host's node IP, the next hop of its peers' routes to its subnet.
+              type: str
+              sample: 10.168.0.1
+            source:
+              description: Where the subnet came from, V(pin), V(lease), V(peer-record) or V(new).
+              type: str
+              sample: pin
+            in_run:
+              description: Whether the host is in this run.
+              type: bool
+            uplink:
+              description:
+                - The host's uplink, the link holding the node IP (or C(hostgw_iface)), from its
+                  M(hostgw.network.hostgw_facts) facts; the C(dev) of its routes. Null without facts.
+              type: str
+              sample: eth0
+            mtu:
+              description: The uplink's MTU (the bridge's default MTU); null without facts.
+              type: int
+              sample: 1500
+            lease:
+              description:
+                - The exact content of the host's next C(lease.json) (write it with C(to_nice_json)) with C(comment),
+                  C(host), C(network), C(subnet), C(network6), C(subnet6) and C(peers), the C(subnet), C(subnet6) and
+                  C(node_ip) of the host's O(lease_peers) successors on the ring of member names.
+              type: dict
+              sample: {comment: 'hostgw lease of host1; managed by Ansible (hostgw.network.hostgw), do not edit',
+                       host: host1, network: 192.168.0.0/16, subnet: 192.168.0.0/24, network6: null, subnet6: null,
+                       peers: {host2: {subnet: 192.168.1.0/24, subnet6: null, node_ip: 10.168.0.2}}}
+            subnet6:
+              description: With dual-stack, the host's IPv6 pod subnet.
+              type: str
+              returned: O(network6) is set
+              sample: fd00:10:244:1::/64
+            gateway6:
+              description: With dual-stack, the IPv6 gateway.
+              type: str
+              returned: O(network6) is set
+              sample: fd00:10:244:1::1
+            gateway6_cidr:
+              description: With dual-stack, the IPv6 gateway with prefix length.
+              type: str
+              returned: O(network6) is set
+              sample: fd00:10:244:1::1/64
+            node_ip6:
+              description: With dual-stack, the IPv6 node IP.
+              type: str
+              returned: O(network6) is set
+              sample: fd00:168::1
+            source6:
+              description: With dual-stack, where the IPv6 subnet came from.
+              type: str
+              returned: O(network6) is set
+              sample: lease
         routes:
           description:
             - The mesh, one entry per member and family (C(host), C(dest), C(via)). Each host needs every entry but
@@ -214,4 +343,14 @@ ansible_facts:
           description: Members that are not in this run; they need a run to learn about hosts in RV(ansible_facts.hostgw_plan.new_or_moved).
           type: list
           elements: str
+msg:
+  description: How many hosts were planned, in which networks.
+  returned: success
+  type: str
+  sample: planned 3 hosts in 10.244.0.0/16
+errors:
+  description: Every problem found, each naming the host, the variable and the value.
+  returned: failure
+  type: list
+  elements: str
 '''

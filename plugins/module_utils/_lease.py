@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Ring leases: what each node writes to ``lease.json`` and how the planner reads the records back. Pure, no I/O.
+
+A lease holds the node's own subnets and a bounded set of peer records: the node's ``k`` successors on the ring
+of member names (sorted; the last name's successor is the first). So every member is recorded by its ``k``
+predecessors, a lease has a constant size whatever the mesh size, and the lease data of the mesh is O(N*k).
+A node that lost its state keeps its subnet as long as one of its ``k`` recorders still holds its lease.
+
+Leases written before ring leases carry a ``mesh`` with a record of every member; they are read the same way
+(a record is a record), and the next run writes ring leases: migration needs nothing.
+"""
+
+from __future__ import annotations
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+#: Default number of peers each lease records (``lease_peers``).
+DEFAULT_PEERS = 3
+MAX_PEERS = 64
+#: Where peer records live: ring leases (``peers``) and the full-mesh leases before them (``mesh``).
+RECORD_KEYS = ('peers', 'mesh')
+COMMENT = 'hostgw lease of %s; managed by Ansible (hostgw.network.hostgw), do not edit'
+
+
+def successors(names, k):
+    """``{name: [its k successors on the ring of sorted names]}`` (fewer when the ring is smaller)."""
+    ring = sorted(names)
+    n = len(ring)
+    k = min(k, n - 1) if n else 0
+    out = {}
+    for i, name in enumerate(ring):
+        out[name] = [ring[(i + j) % n] for j in range(1, k + 1)]
+    return out
+
+
+def build_leases(plan, k=DEFAULT_PEERS):
+    """Add ``lease`` (the exact content of ``lease.json``) to every host of ``plan``; return the plan.
+
+    Keys: ``comment``, ``host``, ``network``, ``subnet``, ``network6``, ``subnet6`` and ``peers``: the ring
+    successors' ``{subnet, subnet6, node_ip}``. One record object per host is shared by its k recorders.
+    """
+    hosts = plan['hosts']
+    records = {}
+    for name, h in hosts.items():
+        records[name] = {'subnet': h['subnet'], 'subnet6': h.get('subnet6'), 'node_ip': h.get('node_ip')}
+    for name, peers in successors(hosts, k).items():
+        h = hosts[name]
+        h['lease'] = {
+            'comment': COMMENT % name,
+            'host': name,
+            'network': plan['network'],
+            'subnet': h['subnet'],
+            'network6': plan.get('network6'),
+            'subnet6': h.get('subnet6'),
+            'peers': dict((p, records[p]) for p in peers),
+        }
+    return plan
+
+
+def peer_records(lease):
+    """The peer records of a lease (``peers`` of a ring lease, ``mesh`` of a full-mesh one; both if present).
+
+    Returns ``(records, error)``: a list of ``{peer: record}`` dicts, and a message when one is not a dict.
+    """
+    out = []
+    for key in RECORD_KEYS:
+        recs = lease.get(key)
+        if recs is None or recs == {}:
+            continue
+        if not isinstance(recs, dict):
+            return out, key
+        out.append(recs)
+    return out, None
+
+
+def gather_records(leases, need4, need6, lease_var='hostgw_lease'):
+    """What the holders recorded for the hosts in ``need4``/``need6``: ``{host: ({subnet4: None}, {subnet6: None})}``.
+
+    ``leases``: ``{holder: lease dict or None}``. Dicts act as ordered sets (several holders usually record the
+    same subnet: it is kept once). Cost: the smaller of (records per lease, needy hosts) per holder.
+    Returns ``(records, errors)``; ``errors`` names the holder whose records are not a dict.
+    """
+    needy = need4 | need6
+    records = dict((name, ({}, {})) for name in needy)
+    errors = []
+    for holder, lease in leases.items():
+        if not lease:
+            continue
+        recs_list, bad = peer_records(lease)
+        if bad is not None:
+            errors.append('host %s: %s.%s must be a dict of host: {subnet, subnet6}' % (holder, lease_var, bad))
+        if not needy:
+            continue
+        for recs in recs_list:
+            if len(recs) <= len(needy):
+                pairs = [(peer, rec) for peer, rec in recs.items() if peer in needy]
+            else:
+                pairs = [(peer, recs[peer]) for peer in needy if peer in recs]
+            for peer, rec in pairs:
+                if peer == holder or not isinstance(rec, dict):
+                    continue
+                if peer in need4 and rec.get('subnet'):
+                    records[peer][0][rec['subnet']] = None
+                if peer in need6 and rec.get('subnet6'):
+                    records[peer][1][rec['subnet6']] = None
+    return records, errors
