@@ -9,6 +9,9 @@
 # .venv-deb (Debian python3 + its python3-pyroute2 0.7.2), the containers.podman collection
 # (from the ansible==12.3.0 wheel on PyPI) and the host image localhost/hostgw-node:bookworm
 # (debootstrap + podman import). Logs of the quiet commands go to .cache/bootstrap-logs/.
+# The version matrix (scripts/test.sh stages matrix and compat): .venv-2.16 and .venv-2.21, the oldest and the
+# newest supported ansible-core (pins in tests/compat/requirements-*.txt), .cache/pythons/bin (python3.X links
+# to the machine's pyenv interpreters, for ansible-test's target Pythons) and ansible.utils from the same wheel.
 #
 # Environment:
 #   HOSTGW_IMAGE   image to check/build (default localhost/hostgw-node:bookworm)
@@ -27,6 +30,11 @@ DEB_PYTHON=/usr/bin/python3
 DEB_PYROUTE2=0.7.2
 CONTAINERS_CONF=/etc/containers/containers.conf
 REQUIREMENTS="$REPO/requirements-dev.txt"
+# Version matrix: "NAME PYTHON-VERSION" per extra venv; its pins are tests/compat/requirements-NAME.txt.
+MATRIX_VENVS=("2.16 3.11" "2.21 3.13")
+PYENV_ROOT_DIR="${PYENV_ROOT:-/root/.pyenv}"
+# Target Pythons ansible-test must find as python3.X (sanity compile/import, units).
+TARGET_PYTHONS=(3.6 3.7 3.8 3.9 3.10 3.11 3.12 3.13)
 
 CACHE="$REPO/.cache"
 LOGDIR="$CACHE/bootstrap-logs"
@@ -156,7 +164,7 @@ step_venv() {
     fi
     say "installing requirements-dev.txt into .venv (about 1 min)"
     quiet venv-pip "$venv/bin/python" -m pip install "${PIP[@]}" -r "$REQUIREMENTS"
-    "$venv/bin/python" -c 'import ansible, molecule, pyroute2, netaddr, pytest, hypothesis' \
+    "$venv/bin/python" -c 'import ansible, molecule, pyroute2, netaddr, pytest, hypothesis, galaxy_importer, antsibull_docs, antsibull_changelog' \
         || die ".venv is missing a module after pip install"
     printf '%s\n' "$want" >"$stamp"
 }
@@ -202,13 +210,17 @@ step_venv_deb() {
 }
 
 # ---------------------------------------------------------------- containers.podman
+# Collections taken from the ansible wheel: containers.podman (podman connection), ansible.utils (ipaddr filters
+# of the example inventory and the compat scenario).
+WHEEL_COLLECTIONS=(containers/podman ansible/utils)
+
 step_collection() {
-    local dest="$COLL_ROOT/containers/podman" stamp want
-    stamp="$dest/.hostgw-source"
-    want="ansible==$ANSIBLE_PKG_VERSION"
-    if [[ -f $dest/MANIFEST.json && -f $stamp && $(<"$stamp") == "$want" ]]; then
-        return 0
-    fi
+    local c missing=()
+    for c in "${WHEEL_COLLECTIONS[@]}"; do
+        [[ -f $COLL_ROOT/$c/MANIFEST.json && -f $COLL_ROOT/$c/.hostgw-source &&
+           $(<"$COLL_ROOT/$c/.hostgw-source") == "ansible==$ANSIBLE_PKG_VERSION" ]] || missing+=("$c")
+    done
+    ((${#missing[@]})) || return 0
     local wheels="$CACHE/wheels" wheel
     mkdir -p "$wheels"
     wheel=$(find "$wheels" -maxdepth 1 -name "ansible-$ANSIBLE_PKG_VERSION-*.whl" | head -n1)
@@ -219,23 +231,70 @@ step_collection() {
         wheel=$(find "$wheels" -maxdepth 1 -name "ansible-$ANSIBLE_PKG_VERSION-*.whl" | head -n1)
         [[ -n $wheel ]] || die "pip download gave no ansible-$ANSIBLE_PKG_VERSION wheel"
     fi
-    say "extracting containers.podman from ${wheel##*/}"
-    local tmp
-    tmp=$(mktemp -d "$CACHE/collection.XXXXXX")
-    "$REPO/.venv/bin/python" - "$wheel" "$tmp" <<'EOF'
+    local tmp dest
+    for c in "${missing[@]}"; do
+        say "extracting ${c/\//.} from ${wheel##*/}"
+        tmp=$(mktemp -d "$CACHE/collection.XXXXXX")
+        "$REPO/.venv/bin/python" - "$wheel" "$tmp" "ansible_collections/$c/" <<'EOF'
 import sys, zipfile
-prefix = "ansible_collections/containers/podman/"
+prefix = sys.argv[3]
 with zipfile.ZipFile(sys.argv[1]) as z:
     members = [n for n in z.namelist() if n.startswith(prefix)]
     if not members:
         sys.exit(f"{sys.argv[1]} has no {prefix}")
     z.extractall(sys.argv[2], members)
 EOF
-    mkdir -p "${dest%/*}"
-    rm -rf "$dest"
-    mv "$tmp/ansible_collections/containers/podman" "$dest"
-    rm -rf "$tmp"
-    printf '%s\n' "$want" >"$stamp"
+        dest="$COLL_ROOT/$c"
+        mkdir -p "${dest%/*}"
+        rm -rf "$dest"
+        mv "$tmp/ansible_collections/$c" "$dest"
+        rm -rf "$tmp"
+        printf '%s\n' "ansible==$ANSIBLE_PKG_VERSION" >"$dest/.hostgw-source"
+    done
+}
+
+# ---------------------------------------------------------------- version matrix
+# pyenv_python X.Y: the machine's pyenv interpreter for X.Y (newest patch release), or nothing.
+pyenv_python() {
+    local d
+    d=$(find "$PYENV_ROOT_DIR/versions" -maxdepth 1 -name "$1.*" 2>/dev/null | sort -V | tail -n1)
+    [[ -n $d && -x $d/bin/python$1 ]] && printf '%s\n' "$d/bin/python$1"
+}
+
+# .cache/pythons/bin/python3.X -> pyenv's interpreters (pyenv's shims refuse versions that are not active).
+step_pythons() {
+    local bin="$CACHE/pythons/bin" v py
+    mkdir -p "$bin"
+    for v in "${TARGET_PYTHONS[@]}"; do
+        py=$(pyenv_python "$v") || { rm -f "$bin/python$v"; continue; }
+        [[ $(readlink "$bin/python$v" 2>/dev/null) == "$py" ]] || ln -sfn "$py" "$bin/python$v"
+    done
+}
+
+step_matrix() {
+    local entry name pyv py venv reqs want stamp
+    for entry in "${MATRIX_VENVS[@]}"; do
+        read -r name pyv <<<"$entry"
+        venv="$REPO/.venv-$name"
+        reqs="$REPO/tests/compat/requirements-$name.txt"
+        [[ -f $reqs ]] || die "missing $reqs"
+        py=$(pyenv_python "$pyv") || die "no Python $pyv under $PYENV_ROOT_DIR/versions for .venv-$name"
+        want=$( { printf '%s\n' "$py"; cat "$reqs"; } | sha)
+        stamp="$venv/.hostgw-requirements.sha256"
+        [[ -d $venv && ! -f $venv/.gitignore ]] && printf '*\n' >"$venv/.gitignore"
+        if venv_ok "$venv" && [[ -f $stamp && $(<"$stamp") == "$want" ]]; then
+            continue
+        fi
+        say "creating .venv-$name with $py and ${reqs#"$REPO"/} (about 20 s)"
+        rm -rf "$venv"
+        quiet "venv-$name-create" "$py" -m venv "$venv"
+        # Not part of the checkout (git ls-files --others feeds the ansible-test copy); Python 3.13's venv does
+        # this itself, older ones do not.
+        printf '*\n' >"$venv/.gitignore"
+        quiet "venv-$name-pip" "$venv/bin/python" -m pip install "${PIP[@]}" -r "$reqs"
+        "$venv/bin/python" -c 'import ansible, netaddr' || die ".venv-$name is missing a module after pip install"
+        printf '%s\n' "$want" >"$stamp"
+    done
 }
 
 # ---------------------------------------------------------------- host image
@@ -296,6 +355,8 @@ step containers.conf step_containers_conf
 step venv step_venv
 step venv-deb step_venv_deb
 step collection step_collection
+step pythons step_pythons
+step matrix step_matrix
 step image step_image
 
 # Make the collection path complete (links hostgw.network to this checkout).
@@ -305,5 +366,10 @@ source "$REPO/scripts/env.sh"
 pyver() { "$1/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible-core"), m.version("pyroute2"))'; }
 read -r core pyr < <(pyver "$REPO/.venv")
 read -r dcore dpyr < <(pyver "$REPO/.venv-deb")
-say "ready: .venv ansible-core $core pyroute2 $pyr | .venv-deb ansible-core $dcore pyroute2 $dpyr | podman $(podman version --format '{{.Client.Version}}') | image $IMAGE"
+matrix=""
+for entry in "${MATRIX_VENVS[@]}"; do
+    read -r name _ <<<"$entry"
+    matrix+=" | .venv-$name ansible-core $("$REPO/.venv-$name/bin/python" -c 'import importlib.metadata as m; print(m.version("ansible-core"))')"
+done
+say "ready: .venv ansible-core $core pyroute2 $pyr | .venv-deb ansible-core $dcore pyroute2 $dpyr$matrix | podman $(podman version --format '{{.Client.Version}}') | image $IMAGE"
 say "timings: ${TIMINGS[*]}"
