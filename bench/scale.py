@@ -149,8 +149,8 @@ def run(sizes, forks, out_dir):
                              ANSIBLE_HOME=os.path.join(tmp, 'ansible-home'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1'))
                 doc = json.loads(facts.stdout.split('=>', 1)[1]) if '=>' in facts.stdout else {}
                 r['fact_bytes'] = len(json.dumps(doc.get('ansible_facts', {}).get('hostgw_host', {})))
-                r['routes_per_host'] = len([x for x in sh('ip', '-n', lab.prefix + '0', 'route', 'show', 'proto',
-                                                             '244').stdout.splitlines() if x.strip()])
+                shown = sh('ip', '-n', lab.prefix + '0', 'route', 'show', 'proto', '244').stdout
+                r['routes_per_host'] = len([x for x in shown.splitlines() if x.strip()])
                 r['load_end'] = loadavg()
                 results.append(r)
                 log('N=%d: floor %.1fs converge %.1fs rerun %.1fs' % (n, r['floor']['wall'], r['converge']['wall'],

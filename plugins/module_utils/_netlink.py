@@ -465,8 +465,8 @@ class Kernel:
             return _HDR.pack(16 + _NHMSG.size + len(body), _RTM_DELNEXTHOP, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) + \
                 _NHMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + body
         gw = socket.inet_pton(family, n.via)
-        body = (_ATTR_U32.pack(8, _NHA_ID, n.id) + _ATTR.pack(4 + len(gw), _NHA_GATEWAY) + gw
-                + _ATTR_U32.pack(8, _NHA_OIF, n.oif))
+        body = b''.join((_ATTR_U32.pack(8, _NHA_ID, n.id), _ATTR.pack(4 + len(gw), _NHA_GATEWAY), gw,
+                         _ATTR_U32.pack(8, _NHA_OIF, n.oif)))
         flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
         return _HDR.pack(16 + _NHMSG.size + len(body), _RTM_NEWNEXTHOP, flags, seq, 0) + \
             _NHMSG.pack(family, 0, n.proto, 0, 0) + body

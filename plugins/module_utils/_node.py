@@ -277,8 +277,8 @@ def _failure(done, action, items, line, batch):
         msg += '; %d more failed: %s' % (len(others), '; '.join('%s: %s' % (f['change'], f['error']) for f in others[:5]))
         if len(others) > 5:
             msg += '; ... (all listed in failures)'
-    done['changed'] = bool(done['added'] or done['replaced'] or done['removed'] or done.get('nexthops_added')
-                           or done.get('nexthops_removed') or batch.unknown)
+    done['changed'] = any((done['added'], done['replaced'], done['removed'], done.get('nexthops_added'),
+                           done.get('nexthops_removed'), batch.unknown))
     done['failures'] = failures
     done['msg'] = msg + ' (the changes listed in added/replaced/removed were made; re-run to converge)'
     return done

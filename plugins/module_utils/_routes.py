@@ -259,8 +259,7 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
             continue
         owned = [r for r in routes if r.proto == proto]
         want_nh = nh_ids.get(w.via) if nh_ids is not None else None
-        exact = [r for r in owned if r.via == w.via and r.oif == dev_index and r.metric == w.metric and r.rtype == 1
-                 and r.nhid == want_nh]
+        exact = [r for r in owned if (r.via, r.oif, r.metric, r.rtype, r.nhid) == (w.via, dev_index, w.metric, 1, want_nh)]
         if exact:
             changes.unchanged += 1
             changes.delete.extend(r for r in owned if r is not exact[0])

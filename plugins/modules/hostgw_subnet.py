@@ -150,7 +150,7 @@ options:
       - Whether every host of the play also gets the plan as the fact C(hostgw_plan); the plan is always in the
         result as RV(plan).
       - With C(run_once) Ansible sets the same facts on every host, and while C(INJECT_FACT_VARS) is on it copies every
-        host's facts each time it computes that host's variables, so a plan of N hosts in the facts costs O(N) at every
+        host's facts each time it computes that host's variables, so a plan of N hosts in the facts costs time linear in N at every
         later task of every host. At scale use V(false) and C(register) the result (registered results are not copied).
     type: bool
     default: true
