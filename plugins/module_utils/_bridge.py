@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.hostgw.network.plugins.module_utils._routes import is_link_local
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 #: The alias hostgw writes on bridges it manages; ``state=absent`` deletes only bridges carrying it.
@@ -55,8 +57,8 @@ def parse_addresses(values):
 
 
 def _is_managed_v6_link_local(addr):
-    ip = ipaddress.ip_interface(addr).ip
-    return ip.version == 6 and ip.is_link_local
+    """Link-local addresses belong to the kernel (one definition: ``_routes.is_link_local``)."""
+    return is_link_local(addr)
 
 
 def plan_bridge(link, current_addrs, want_addrs, mtu=None, state='present'):

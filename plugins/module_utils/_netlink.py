@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import socket
 import struct
+import sys
 import traceback
 
 from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr, KRoute
@@ -31,13 +33,32 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import KAdd
 __metaclass__ = type  # pylint: disable=invalid-name
 
 PYROUTE2_IMPORT_ERROR = None
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError  # noqa: F401  pylint: disable=unused-import  # re-exported for the modules
-except ImportError:  # pragma: no cover - exercised on hosts without pyroute2
-    IPRoute = None
-    NetlinkError = OSError
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+
+class NetlinkError(OSError):
+    """A request the kernel refused: ``code`` is the errno (the shape of pyroute2's ``NetlinkError``)."""
+
+    def __init__(self, code, msg=None):
+        self.code = code
+        super(NetlinkError, self).__init__(code, msg or os.strerror(code))
+
+    def __str__(self):
+        if self.code == errno.ENOPKG:
+            return self.strerror
+        return '(%d, %r)' % (self.code, self.strerror)
+
+
+def _pyroute2():
+    """pyroute2's ``IPRoute`` class, imported on first use: only link and address changes need it
+    (about 0.2 s per module run); reads and route changes never do."""
+    global PYROUTE2_IMPORT_ERROR  # pylint: disable=global-statement
+    try:
+        from pyroute2 import IPRoute  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+        return None
+    return IPRoute
+
 
 MISSING_PYROUTE2 = ('pyroute2 is not importable by %s on this host: install python3-pyroute2 '
                     '(Debian/Ubuntu), python3-pyroute2 (Fedora/EL, EPEL) or run "pip install pyroute2"')
@@ -63,6 +84,19 @@ _NLM_F_DUMP = 0x300
 _NLM_F_REPLACE = 0x100
 _NLM_F_EXCL = 0x200
 _NLM_F_CREATE = 0x400
+_RTM_NEWLINK = 16
+_RTM_GETLINK = 18
+_RTM_NEWADDR = 20
+_RTM_GETADDR = 22
+_IFLA_IFNAME = 3
+_IFLA_MTU = 4
+_IFLA_MASTER = 10
+_IFLA_LINKINFO = 18
+_IFLA_INFO_KIND = 1
+_IFLA_IFALIAS = 20
+_IFA_ADDRESS = 1
+_IFA_LOCAL = 2
+_IFA_FLAGS = 8
 _RTM_NEWROUTE = 24
 _RTM_DELROUTE = 25
 _RTM_GETROUTE = 26
@@ -78,6 +112,8 @@ _RT_SCOPE_NOWHERE = 255
 _NLA_TYPE_MASK = 0x3fff
 
 _HDR = struct.Struct('=LHHLL')                 # nlmsghdr: len, type, flags, seq, pid
+_IFINFOMSG = struct.Struct('=BxHiII')          # family, type, index, flags, change
+_IFADDRMSG = struct.Struct('=BBBBI')           # family, prefixlen, flags, scope, index
 _HDR_RTMSG = struct.Struct('=LHHLLBBBBBBBBL')  # nlmsghdr + rtmsg (family, dst_len, src_len, tos, table, protocol,
 _RTMSG = struct.Struct('=BBBBBBBBL')           # scope, type, flags)
 _ERR = struct.Struct('=i')
@@ -101,11 +137,8 @@ _TIMEOUT = 60                  # seconds without any answer from the kernel befo
 
 
 def _netlink_error(code):
-    """The exception pyroute2 raises for a refused request (same type, same text: ``(101, 'Network is unreachable')``)."""
-    try:
-        return NetlinkError(code)
-    except TypeError:  # pragma: no cover - OSError stand-in when pyroute2 is missing
-        return OSError(code, errno.errorcode.get(code, str(code)))
+    """The exception for a refused request (``code``: the errno; text ``[Errno 101] Network is unreachable``)."""
+    return NetlinkError(code)
 
 
 class BatchResult:
@@ -125,14 +158,15 @@ class BatchResult:
 
 
 def missing_pyroute2(python):
-    return MISSING_PYROUTE2 % python if IPRoute is None else None
+    """Why link and address changes cannot be made with ``python`` (pyroute2 not importable), or None."""
+    return MISSING_PYROUTE2 % python if _pyroute2() is None else None
 
 
 class Kernel:
     """Thin wrapper over one ``IPRoute`` socket (plus a plain netlink socket for routes). Use as a context manager."""
 
     def __init__(self):
-        self.ipr = IPRoute()
+        self._ipr = None
         self._nl = None
         self._seq = 0
         self._chunk = CHUNK
@@ -147,7 +181,31 @@ class Kernel:
         if self._nl is not None:
             self._nl.close()
             self._nl = None
-        self.ipr.close()
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+
+    @property
+    def ipr(self):
+        """pyroute2's ``IPRoute`` socket, opened on first use (link and address changes only)."""
+        if self._ipr is None:
+            cls = _pyroute2()
+            if cls is None:
+                raise NetlinkError(errno.ENOPKG, MISSING_PYROUTE2 % sys.executable)
+            self._ipr = cls()
+        return self._ipr
+
+    def _pyroute2_call(self, fn, *args, **kw):
+        """Call pyroute2, turning its NetlinkError into ours (one exception type for every kernel refusal)."""
+        try:
+            return fn(*args, **kw)
+        except OSError:
+            raise
+        except Exception as e:  # pyroute2's NetlinkError is not an OSError on every version
+            code = getattr(e, 'code', None)
+            if isinstance(code, int):
+                raise NetlinkError(code, str(e))
+            raise
 
     # ---- the plain netlink socket ---------------------------------------------------------------
     def _socket(self):
@@ -179,31 +237,104 @@ class Kernel:
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return self._seq
 
-    # ---- reads -------------------------------------------------------------------------------
-    def links(self):
+    # ---- reads (hand-decoded dumps: no pyroute2 needed) ---------------------------------------
+    def _dump(self, mtype, body, want_type, decode):
+        """Send one dump request; call ``decode(data, off, end)`` for each ``want_type`` message; return the list."""
+        for attempt in range(3):
+            out, interrupted = self._dump_once(mtype, body, want_type, decode)
+            if not interrupted or attempt == 2:
+                return out
+        return out  # pragma: no cover
+
+    def _dump_once(self, mtype, body, want_type, decode):
+        s = self._socket()
+        seq = self._next_seq()
+        s.send(_HDR.pack(_HDR.size + len(body), mtype, _NLM_F_REQUEST | _NLM_F_DUMP, seq, 0) + body)
+        buf = bytearray(1 << 17)
         out = []
-        for m in self.ipr.get_links():
-            info = m.get_attr('IFLA_LINKINFO')
-            kind = info.get_attr('IFLA_INFO_KIND') if info is not None else None
-            out.append({
-                'index': m['index'],
-                'name': m.get_attr('IFLA_IFNAME'),
-                'kind': kind,
-                'mtu': m.get_attr('IFLA_MTU'),
-                'up': bool(m['flags'] & IFF_UP),
-                'alias': m.get_attr('IFLA_IFALIAS'),
-                'master': m.get_attr('IFLA_MASTER'),
-            })
+        interrupted = False
+        while True:
+            n, _anc, msg_flags, _addr = s.recvmsg_into([buf])
+            if msg_flags & socket.MSG_TRUNC:
+                raise _netlink_error(errno.EMSGSIZE)
+            data = memoryview(buf)[:n]
+            off = 0
+            while off + 16 <= n:
+                length, rtype, flags, mseq, _pid = _HDR.unpack_from(data, off)
+                if length < 16 or off + length > n:
+                    raise _netlink_error(errno.EIO)
+                end = off + length
+                if mseq == seq:
+                    if flags & _NLM_F_DUMP_INTR:
+                        interrupted = True
+                    if rtype == _NLMSG_DONE:
+                        return out, interrupted
+                    if rtype == _NLMSG_ERROR:
+                        code = _ERR.unpack_from(data, off + 16)[0]
+                        if code < 0:
+                            raise _netlink_error(-code)
+                    elif rtype == want_type:
+                        item = decode(data, off, end)
+                        if item is not None:
+                            out.append(item)
+                off = (end + 3) & ~3
+
+    @staticmethod
+    def _attrs(data, a, end):
+        """``{type: memoryview of the payload}`` of the attributes in ``data[a:end]``."""
+        out = {}
+        while a + 4 <= end:
+            alen, atype = _ATTR.unpack_from(data, a)
+            if alen < 4:
+                break
+            out[atype & _NLA_TYPE_MASK] = data[a + 4:a + alen]
+            a += (alen + 3) & ~3
         return out
 
+    @staticmethod
+    def _str(value):
+        return None if value is None else bytes(value).split(b'\0', 1)[0].decode('utf-8', 'replace')
+
+    def _decode_link(self, data, off, end):
+        _family, _ltype, index, flags, _change = _IFINFOMSG.unpack_from(data, off + 16)
+        attrs = self._attrs(data, off + 16 + _IFINFOMSG.size, end)
+        kind = None
+        if _IFLA_LINKINFO in attrs:
+            info = attrs[_IFLA_LINKINFO]
+            kind = self._str(self._attrs(info, 0, len(info)).get(_IFLA_INFO_KIND))
+        mtu = attrs.get(_IFLA_MTU)
+        master = attrs.get(_IFLA_MASTER)
+        return {
+            'index': index,
+            'name': self._str(attrs.get(_IFLA_IFNAME)),
+            'kind': kind,
+            'mtu': _U32.unpack_from(mtu)[0] if mtu is not None else None,
+            'up': bool(flags & IFF_UP),
+            'alias': self._str(attrs.get(_IFLA_IFALIAS)) or None,
+            'master': _U32.unpack_from(master)[0] if master is not None else None,
+        }
+
+    def _decode_addr(self, data, off, end):
+        family, prefixlen, flags, scope, index = _IFADDRMSG.unpack_from(data, off + 16)
+        if family not in _VERSION:
+            return None
+        attrs = self._attrs(data, off + 16 + _IFADDRMSG.size, end)
+        raw = attrs.get(_IFA_LOCAL)
+        if raw is None:
+            raw = attrs.get(_IFA_ADDRESS)
+        if raw is None:
+            return None
+        if _IFA_FLAGS in attrs:
+            flags = _U32.unpack_from(attrs[_IFA_FLAGS])[0]
+        return KAddr(index, _VERSION[family], socket.inet_ntop(family, bytes(raw)), prefixlen, scope, flags)
+
+    def links(self):
+        """Every link: dicts with ``index``, ``name``, ``kind``, ``mtu``, ``up``, ``alias``, ``master``."""
+        return self._dump(_RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), _RTM_NEWLINK, self._decode_link)
+
     def addrs(self):
-        out = []
-        for m in self.ipr.get_addr():
-            addr = m.get_attr('IFA_LOCAL') or m.get_attr('IFA_ADDRESS')
-            if addr is None or m['family'] not in _VERSION:
-                continue
-            out.append(KAddr(m['index'], _VERSION[m['family']], addr, m['prefixlen']))
-        return out
+        """Every IPv4/IPv6 address as ``KAddr`` (with its scope and IFA_F_* flags)."""
+        return self._dump(_RTM_GETADDR, _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), _RTM_NEWADDR, self._decode_addr)
 
     def routes(self, families=(4, 6)):
         """Every route of the main table as ``KRoute`` (one hand-decoded dump per family)."""
@@ -214,22 +345,6 @@ class Kernel:
                 if not interrupted or attempt == 2:
                     break   # the table changed during the dump (NLM_F_DUMP_INTR): read it again
             out.extend(routes)
-        return out
-
-    def routes_pyroute2(self, families=(4, 6)):
-        """``routes()`` read through pyroute2's decoder: the reference the kernel tests compare ``routes()`` with."""
-        out = []
-        for version in families:
-            for m in self.ipr.get_routes(family=_FAMILY[version], table=MAIN_TABLE):
-                table = m.get_attr('RTA_TABLE') or m['table']
-                if table != MAIN_TABLE:
-                    continue
-                dst = m.get_attr('RTA_DST')
-                if dst is None:
-                    dst = '0.0.0.0' if version == 4 else '::'
-                prio = m.get_attr('RTA_PRIORITY')
-                out.append(KRoute(version, '%s/%d' % (dst, m['dst_len']), m.get_attr('RTA_GATEWAY'),
-                                  m.get_attr('RTA_OIF'), m['proto'], prio if prio is not None else 0, m['type']))
         return out
 
     def _dump_routes(self, family):
@@ -390,14 +505,14 @@ class Kernel:
 
     # ---- link and address writes -------------------------------------------------------------
     def bridge_create(self, name):
-        self.ipr.link('add', ifname=name, kind='bridge')
-        return self.ipr.link_lookup(ifname=name)[0]
+        self._pyroute2_call(self.ipr.link, 'add', ifname=name, kind='bridge')
+        return self._pyroute2_call(self.ipr.link_lookup, ifname=name)[0]
 
     def link_set(self, index, **kw):
-        self.ipr.link('set', index=index, **kw)
+        self._pyroute2_call(self.ipr.link, 'set', index=index, **kw)
 
     def link_del(self, index):
-        self.ipr.link('del', index=index)
+        self._pyroute2_call(self.ipr.link, 'del', index=index)
 
     def addr_add(self, index, cidr):
         ip, plen = cidr.split('/')
@@ -407,8 +522,8 @@ class Kernel:
         elif int(plen) < 31:
             # Like the CNI bridge plugin (and `ip addr add ... brd +`): set the subnet's broadcast.
             kw['broadcast'] = str(ipaddress.ip_interface(cidr).network.broadcast_address)
-        self.ipr.addr('add', index=index, address=ip, prefixlen=int(plen), **kw)
+        self._pyroute2_call(self.ipr.addr, 'add', index=index, address=ip, prefixlen=int(plen), **kw)
 
     def addr_del(self, index, cidr):
         ip, plen = cidr.split('/')
-        self.ipr.addr('del', index=index, address=ip, prefixlen=int(plen))
+        self._pyroute2_call(self.ipr.addr, 'del', index=index, address=ip, prefixlen=int(plen))

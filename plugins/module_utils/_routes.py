@@ -23,7 +23,19 @@ DEFAULT_METRIC = {4: 0, 6: 1024}
 # A route as read from the kernel (main table). dest is canonical 'net/len'; via may be None.
 KRoute = namedtuple('KRoute', 'family dest via oif proto metric rtype')
 # An address on a link: address text, prefix length, link index, family.
-KAddr = namedtuple('KAddr', 'index family address prefixlen')
+KAddr = namedtuple('KAddr', 'index family address prefixlen scope flags')
+KAddr.__new__.__defaults__ = (0, 0)   # scope (RT_SCOPE_UNIVERSE), IFA_F_* flags
+#: IFA_F_* flags of an address that is never a node IP: temporary (privacy), deprecated, tentative, DAD failed.
+IFA_F_UNSTABLE = 0x01 | 0x20 | 0x40 | 0x08
+
+
+def is_link_local(address):
+    """The one definition of link-local hostgw uses everywhere (fe80::/10, 169.254.0.0/16): such addresses are
+    the kernel's, never node IPs, never gateway addresses hostgw manages, never compared or removed."""
+    ip = ipaddress.ip_address(str(address).split('/')[0].split('%')[0])
+    return ip.is_link_local
+
+
 # A wanted route after validation.
 WRoute = namedtuple('WRoute', 'family dest via metric host')
 
@@ -159,12 +171,14 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
     return keep, skipped
 
 
-def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True):
+def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, conflicts=None):
     """Compare wanted routes with the kernel's main table.
 
     ``existing``: every ``KRoute`` of the main table (both families). Owned routes carry ``proto``.
     A foreign route (any other protocol) on a wanted destination is a conflict: ``RouteError`` naming it;
     foreign routes are otherwise never touched. With ``purge``, owned routes not wanted are deleted.
+    ``conflicts``: a list to collect the conflict messages in instead of raising: the boot
+    restore installs everything else and reports each conflict.
     """
     by_dest = {}
     for r in existing:
@@ -194,8 +208,10 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True):
         else:
             changes.add.append(w)
             changes.delete.extend(owned)
-    if errors:
+    if errors and conflicts is None:
         raise RouteError(errors)
+    if conflicts is not None:
+        conflicts.extend(errors)
     if purge:
         for dest, routes in by_dest.items():
             if dest not in wanted_dests:

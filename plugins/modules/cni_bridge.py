@@ -109,111 +109,28 @@ actions:
   sample: ['create', 'alias hostgw: managed bridge', 'addr_add 10.244.1.1/24', 'up']
 '''
 
-import sys  # noqa: E402  pylint: disable=wrong-import-position
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.hostgw.network.plugins.module_utils._bridge import (  # noqa: E402  pylint: disable=wrong-import-position
-    BridgeError,
-    apply_to_view,
-    describe,
-    parse_addresses,
-    plan_bridge,
-    validate_name,
-)
-
-
-def _read(kernel, name):
-    link = None
-    for item in kernel.links():
-        if item['name'] == name:
-            link = item
-            break
-    addrs = []
-    if link is not None:
-        addrs = ['%s/%d' % (a.address, a.prefixlen) for a in kernel.addrs() if a.index == link['index']]
-    return link, addrs
-
-
-def _view(link, addrs):
-    if link is None:
-        return {}
-    return dict(name=link['name'], mtu=link['mtu'], up=link['up'],
-                addresses=sorted(a for a in addrs if not a.lower().startswith('fe80:')))
-
-
-def run(module, kernel):
-    p = module.params
-    name = validate_name(p['name'])
-    want = parse_addresses(p['addresses'])
-    if p['mtu'] is not None and not 68 <= p['mtu'] <= 65535:
-        raise BridgeError('mtu %d is out of range (68-65535)' % p['mtu'])
-    link, addrs = _read(kernel, name)
-    actions = plan_bridge(link, addrs, want, p['mtu'], p['state'])
-    after_link, after_addrs = apply_to_view(name, link, addrs, actions)
-    result = dict(changed=bool(actions), actions=[' '.join(str(x) for x in a) for a in actions])
-    if module._diff:
-        result['diff'] = dict(before=describe(name, link, addrs), after=describe(name, after_link, after_addrs),
-                              before_header='bridge %s' % name, after_header='bridge %s' % name)
-    if module.check_mode or not actions:
-        result['bridge'] = _view(after_link, after_addrs)
-        return result
-    index = link['index'] if link is not None else None
-    done = []
-    try:
-        for act in actions:
-            if act[0] == 'create':
-                index = kernel.bridge_create(name)
-            elif act[0] == 'delete':
-                kernel.link_del(index)
-            elif act[0] == 'alias':
-                kernel.link_set(index, ifalias=act[1])
-            elif act[0] == 'mtu':
-                kernel.link_set(index, mtu=act[1])
-            elif act[0] == 'up':
-                kernel.link_set(index, state='up')
-            elif act[0] == 'addr_del':
-                kernel.addr_del(index, act[1])
-            elif act[0] == 'addr_add':
-                kernel.addr_add(index, act[1])
-            done.append(' '.join(str(x) for x in act))
-        if p['state'] == 'present' and any(a[0] == 'addr_del' for a in actions):
-            # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
-            # promote_secondaries is set), which can take a wanted address with it: put those back.
-            _link, now = _read(kernel, name)
-            for a in want:
-                if a not in now:
-                    act = ('addr_add', a)
-                    kernel.addr_add(index, a)
-                    done.append(' '.join(str(x) for x in act))
-    except (_netlink.NetlinkError, OSError) as e:
-        module.fail_json(msg='bridge %s: failed at "%s": %s (done before it: %s); re-run to converge'
-                         % (name, ' '.join(str(x) for x in act), e, ', '.join(done) or 'nothing'),
-                         actions=done, changed=bool(done))
-    result['actions'] = done
-    link, addrs = _read(kernel, name)
-    result['bridge'] = _view(link, addrs)
-    return result
+from ansible_collections.hostgw.network.plugins.module_utils import _node  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str', default='cni0'),
+            name=dict(type='str', default='cni0', aliases=['bridge']),
             addresses=dict(type='list', elements='str', default=[]),
             mtu=dict(type='int'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,
     )
-    missing = _netlink.missing_pyroute2(sys.executable)
-    if missing:
-        module.fail_json(msg=missing, exception=_netlink.PYROUTE2_IMPORT_ERROR)
     try:
         with _netlink.Kernel() as kernel:
-            result = run(module, kernel)
-    except BridgeError as e:
+            result = _node.bridge(module.params, kernel, module.check_mode, module._diff)
+    except _node.BridgeError as e:
         module.fail_json(msg=str(e))
+    except _node.NodeError as e:
+        module.fail_json(msg=e.msg, **e.result)
     module.exit_json(**result)
 
 

@@ -17,7 +17,10 @@ description:
     main-table routes, whether the target Python can import pyroute2, the init system and the packet filter in use.
   - Used by the C(hostgw.network.hostgw) role before any host is changed, so the whole mesh can be checked
     (L2 adjacency, overlaps, name clashes) on the controller first.
-  - Works without pyroute2 (it reads the kernel with C(ip -json), from iproute2, run without a shell).
+  - Reads the kernel through hostgw's netlink seam (one dump each of links, addresses and routes, decoded by hostgw
+    itself), so it needs neither pyroute2 nor C(ip).
+  - With O(networks), the routes returned are only those the controller needs (overlapping a cluster network, and the
+    default routes), not the whole routing table.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
@@ -37,8 +40,13 @@ options:
     description: Directory holding the node's hostgw state (lease and C(subnet.env)).
     type: path
     default: /etc/hostgw
-requirements:
-  - C(ip) from iproute2 with JSON output (iproute2 4.13 or later).
+  networks:
+    description:
+      - Cluster networks (CIDR). When given, RV(ansible_facts.hostgw_host.routes) holds only the routes that overlap one of
+        them and the default routes; otherwise every main-table route.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: hostgw.network.hostgw_subnet
 '''
@@ -99,104 +107,45 @@ ansible_facts:
           description: Whether the node runs systemd as its init.
           type: bool
         firewall:
-          description: C(iptables) when an iptables binary is present, else C(nftables) when nft is, else C(none).
+          description:
+            - The packet filter the node uses, C(iptables-legacy), C(iptables-nft) (the iptables command writes nftables),
+              C(nftables) (nft only, no iptables command) or C(none).
           type: str
         lease_error:
           description: Why the lease file could not be read, if it exists but is unreadable; the lease is then unknown.
           type: str
 '''
 
-import json  # noqa: E402  pylint: disable=wrong-import-position
 import os  # noqa: E402  pylint: disable=wrong-import-position
 import sys  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
-_PROTO = {'kernel': 2, 'boot': 3, 'static': 4, 'redirect': 1, 'dhcp': 16, 'ra': 9}
-
-
-def _pyroute2_version():
-    try:
-        import pyroute2  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
-    except ImportError:
-        return None
-    try:
-        from importlib.metadata import version  # pylint: disable=import-outside-toplevel
-        return version('pyroute2')
-    except Exception:  # pylint: disable=broad-except
-        return 'unknown'
-
-
-def _ip_json(module, args):
-    ip = module.get_bin_path('ip', required=True, opt_dirs=['/sbin', '/usr/sbin'])
-    rc, out, err = module.run_command([ip, '-json'] + args, check_rc=False)
-    if rc != 0:
-        module.fail_json(msg='ip -json %s failed: %s' % (' '.join(args), err.strip()))
-    return json.loads(out or '[]')
-
-
-def _proto(value):
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return _PROTO.get(value, value)
-
-
-def read_lease(state_dir):
-    path = os.path.join(state_dir, 'lease.json')
-    if not os.path.exists(path):
-        return {}, None
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        return None, '%s: %s' % (path, e)
-    if not isinstance(data, dict):
-        return None, '%s is not a JSON object' % path
-    return data, None
+from ansible_collections.hostgw.network.plugins.module_utils import _facts  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(state_dir=dict(type='path', default='/etc/hostgw')), supports_check_mode=True)
-    links = []
-    for l in _ip_json(module, ['-details', 'link', 'show']):
-        links.append(dict(name=l.get('ifname'), kind=(l.get('linkinfo') or {}).get('info_kind'), mtu=l.get('mtu'),
-                          up='UP' in (l.get('flags') or []), alias=l.get('ifalias')))
-    addresses = []
-    for l in _ip_json(module, ['addr', 'show']):
-        for a in l.get('addr_info') or []:
-            if a.get('family') not in ('inet', 'inet6') or a.get('scope') == 'link' or a.get('scope') == 'host':
-                continue
-            addresses.append(dict(ifname=l.get('ifname'), family=4 if a['family'] == 'inet' else 6,
-                                  address=a.get('local'), prefixlen=a.get('prefixlen'),
-                                  temporary=bool(a.get('temporary') or a.get('deprecated') or a.get('tentative'))))
-    routes = []
-    for fam, flag in ((4, '-4'), (6, '-6')):
-        for r in _ip_json(module, [flag, 'route', 'show', 'table', 'main']):
-            dst = r.get('dst')
-            if dst == 'default':
-                dst = '0.0.0.0/0' if fam == 4 else '::/0'
-            elif dst and '/' not in dst:
-                dst = '%s/%d' % (dst, 32 if fam == 4 else 128)
-            routes.append(dict(family=fam, dest=dst, via=r.get('gateway'), dev=r.get('dev'), proto=_proto(r.get('protocol', 'boot')),
-                               type=r.get('type', 'unicast')))
-    defaults = {}
-    for fam in (4, 6):
-        dev = next((r['dev'] for r in routes if r['family'] == fam and r['dest'] in ('0.0.0.0/0', '::/0') and r.get('dev')), None)
-        defaults[fam] = next((a['address'] for a in addresses
-                              if a['family'] == fam and a['ifname'] == dev and not a.get('temporary')), None)
-    lease, lease_error = read_lease(module.params['state_dir'])
-    facts = dict(
-        hostgw_host=dict(
-            links=links, addresses=addresses, routes=routes, pyroute2=_pyroute2_version(), python=sys.executable,
-            default_ipv4=defaults[4], default_ipv6=defaults[6],
-            systemd=os.path.isdir('/run/systemd/system'),
-            firewall='iptables' if module.get_bin_path('iptables', opt_dirs=['/sbin', '/usr/sbin']) else
-                     ('nftables' if module.get_bin_path('nft', opt_dirs=['/sbin', '/usr/sbin']) else 'none'),
-            lease_error=lease_error,
+    module = AnsibleModule(
+        argument_spec=dict(
+            state_dir=dict(type='path', default='/etc/hostgw'),
+            networks=dict(type='list', elements='str', default=[]),
         ),
+        supports_check_mode=True,
     )
+    try:
+        with _netlink.Kernel() as kernel:
+            host = _facts.read_host(kernel, module.params['networks'])
+    except (OSError, ValueError) as e:
+        module.fail_json(msg='cannot read the kernel through netlink: %s' % e)
+    lease, lease_error = _facts.read_lease(module.params['state_dir'])
+    host.update(
+        pyroute2=_facts.pyroute2_version(), python=sys.executable,
+        systemd=os.path.isdir('/run/systemd/system'),
+        firewall=_facts.firewall(lambda name: module.get_bin_path(name, opt_dirs=['/sbin', '/usr/sbin'])),
+        lease_error=lease_error,
+    )
+    facts = dict(hostgw_host=host)
     if lease is not None:
         facts['hostgw_lease'] = lease
     module.exit_json(changed=False, ansible_facts=facts)

@@ -17,7 +17,12 @@ description:
     directory), creating missing parent directories with mode C(0755). Files that are already right are not touched.
   - One call for all of a node's hostgw files (lease, C(subnet.env), CNI conflist, boot-restore data) instead of one
     template task per file, which matters on slow connections.
-  - O(state=absent) removes the given paths (files, or directories with their content) and nothing else.
+  - Files are moved into place with C(AnsibleModule.atomic_move), which keeps the SELinux context of a file it replaces.
+  - With O(manifest), every file written and every directory created on the way is recorded there, so that
+    O(state=absent) can remove exactly what hostgw wrote.
+  - O(state=absent) removes the given files and those the manifest lists (never a directory given in O(files)), then
+    the directories the manifest says hostgw created, deepest first, each only when it is empty: a directory that holds
+    another tool's file, or that is a mount point, stays (listed in RV(kept)).
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
@@ -31,10 +36,10 @@ attributes:
     platforms: posix
 options:
   files:
-    description: The files.
+    description: The files. With O(state=absent) only their paths matter.
     type: list
     elements: dict
-    required: true
+    default: []
     suboptions:
       path:
         description: Absolute path.
@@ -47,8 +52,13 @@ options:
         description: Octal mode as a string, such as C('0644').
         type: str
         default: '0644'
+  manifest:
+    description:
+      - Path of the manifest recording what was written (JSON, mode C(0600)), such as C(/etc/hostgw/manifest.json).
+      - Without it nothing is recorded and O(state=absent) removes only the files given.
+    type: path
   state:
-    description: V(present) writes the files; V(absent) removes the paths.
+    description: V(present) writes the files; V(absent) removes the files (and the directories hostgw created).
     type: str
     choices: [present, absent]
     default: present
@@ -57,12 +67,21 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: The node's state files
+- name: Write a node's state files, recorded in a manifest
   hostgw.network.hostgw_files:
+    manifest: /etc/hostgw/manifest.json
     files:
       - path: /etc/hostgw/subnet.env
-        content: "{{ lookup('ansible.builtin.template', 'subnet.env.j2') }}"
+        content: |
+          FLANNEL_NETWORK=10.244.0.0/16
+          FLANNEL_SUBNET=10.244.1.1/24
         mode: '0644'
+  become: true
+
+- name: Remove exactly what hostgw wrote (and the directories it created, when empty)
+  hostgw.network.hostgw_files:
+    manifest: /etc/hostgw/manifest.json
+    state: absent
   become: true
 '''
 
@@ -73,100 +92,38 @@ changed_files:
   type: list
   elements: str
   sample: ['/etc/hostgw/lease.json']
+kept:
+  description: Directories hostgw created but did not remove on O(state=absent), with the reason.
+  returned: always
+  type: list
+  elements: str
+  sample: ['/etc/hostgw (holds files hostgw did not write)']
 '''
 
-import os  # noqa: E402  pylint: disable=wrong-import-position
-import shutil  # noqa: E402  pylint: disable=wrong-import-position
-import stat  # noqa: E402  pylint: disable=wrong-import-position
-import tempfile  # noqa: E402  pylint: disable=wrong-import-position
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
-from ansible.module_utils.common.text.converters import to_bytes, to_text  # noqa: E402  pylint: disable=wrong-import-position
 
-
-def _current(path):
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None, None, None
-    if not stat.S_ISREG(st.st_mode):
-        return 'not-a-file', None, None
-    with open(path, 'rb') as f:
-        return f.read(), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
-
-
-def _write(path, data, mode):
-    parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix='.hostgw-', dir=parent)
-    try:
-        os.fchmod(fd, mode)
-        os.fchown(fd, 0, 0)
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.rename(tmp, path)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from ansible_collections.hostgw.network.plugins.module_utils import _files  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            files=dict(type='list', elements='dict', required=True, options=dict(
+            files=dict(type='list', elements='dict', default=[], options=dict(
                 path=dict(type='path', required=True),
                 content=dict(type='str'),
                 mode=dict(type='str', default='0644'),
             )),
+            manifest=dict(type='path'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,
     )
-    present = module.params['state'] == 'present'
-    changed, diffs = [], []
-    for item in module.params['files']:
-        path = item['path']
-        if not os.path.isabs(path):
-            module.fail_json(msg='path %s is not absolute' % path)
-        if not present:
-            if os.path.lexists(path):
-                changed.append(path)
-                diffs.append(dict(before_header=path, after_header=path, before='present\n', after='absent\n'))
-                if not module.check_mode:
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path)
-                    else:
-                        os.unlink(path)
-            continue
-        if item['content'] is None:
-            module.fail_json(msg='%s: content is required' % path)
-        try:
-            mode = int(item['mode'], 8)
-        except ValueError:
-            module.fail_json(msg='%s: mode %r is not octal' % (path, item['mode']))
-        data = to_bytes(item['content'])
-        old, old_mode, owner = _current(path)
-        if old == 'not-a-file':
-            module.fail_json(msg='%s exists and is not a regular file: refusing to replace it' % path)
-        if old == data and old_mode == mode and owner == (0, 0):
-            continue
-        changed.append(path)
-        diffs.append(dict(before_header=path, after_header=path,
-                          before=to_text(old, errors='replace') if old is not None else '',
-                          after=item['content']))
-        if old is not None and old == data:
-            diffs[-1]['before'] = 'mode %s\n' % (oct(old_mode)[2:] if old_mode is not None else '?')
-            diffs[-1]['after'] = 'mode %s\n' % item['mode']
-        if not module.check_mode:
-            try:
-                _write(path, data, mode)
-            except (IOError, OSError) as e:
-                module.fail_json(msg='cannot write %s: %s' % (path, e), changed_files=changed[:-1], changed=bool(changed[:-1]))
-    result = dict(changed=bool(changed), changed_files=changed)
+    p = module.params
+    try:
+        changed, diffs, kept = _files.sync(module, p['files'], p['manifest'], p['state'] == 'present', module.check_mode)
+    except _files.FilesError as e:
+        module.fail_json(msg=str(e))
+    result = dict(changed=bool(changed), changed_files=changed, kept=kept)
     if module._diff:
         result['diff'] = diffs
     module.exit_json(**result)

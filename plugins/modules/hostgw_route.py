@@ -172,171 +172,14 @@ failures:
   sample: [{change: 'add 192.168.2.0/24 via 10.168.0.2 dev eth0 proto 244', errno: 101, error: Network is unreachable}]
 '''
 
-import time  # noqa: E402  pylint: disable=wrong-import-position
-
-_T0 = time.perf_counter()
-
-import ipaddress  # noqa: E402  pylint: disable=wrong-import-position
 import os  # noqa: E402  pylint: disable=wrong-import-position
-import re  # noqa: E402  pylint: disable=wrong-import-position
-import sys  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.hostgw.network.plugins.module_utils._routes import (  # noqa: E402  pylint: disable=wrong-import-position
-    RouteChanges,
-    RouteError,
-    after_lines,
-    check_next_hops,
-    diff_routes,
-    owned_lines,
-    parse_wanted,
-    route_line,
-)
-
-
-_IFINDEX = re.compile(r'\bdev if(\d+)\b')
-
-
-class _Laps:
-    """Phase timings for the benchmarks in bench/ (HOSTGW_BENCH_TIMING=1 adds them to the result)."""
-
-    def __init__(self, enabled):
-        self.enabled = enabled
-        self.laps = {}
-        self.last = time.perf_counter()
-
-    def __call__(self, name):
-        if self.enabled:
-            now = time.perf_counter()
-            self.laps[name] = self.laps.get(name, 0.0) + now - self.last
-            self.last = now
-
-
-_NO_LAPS = _Laps(False)
-
-
-def find_dev(links, addrs, dev, node_ip):
-    by_name = dict((l['name'], l) for l in links)
-    if dev:
-        if dev not in by_name:
-            raise RouteError(['uplink %s does not exist on this host (links: %s)' % (dev, ', '.join(sorted(by_name)))])
-        return by_name[dev]['index'], dev
-    names = dict((l['index'], l['name']) for l in links)
-    try:
-        node_ip = ipaddress.ip_address(str(node_ip).strip())
-    except ValueError:
-        raise RouteError(['node_ip %r is not an IP address' % (node_ip,)])
-    for a in addrs:
-        if ipaddress.ip_address(a.address) == node_ip:
-            return a.index, names.get(a.index, str(a.index))
-    raise RouteError(['node IP %s is not an address of this host, so the uplink cannot be found; set dev' % node_ip])
-
-
-def run(module, kernel, lap=_NO_LAPS):
-    p = module.params
-    proto = p['proto']
-    links = kernel.links()
-    names = dict((l['index'], l['name']) for l in links)
-    existing = kernel.routes()
-    lap('read')
-    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=proto)
-    if p['state'] == 'absent':
-        changes = RouteChanges()
-        changes.delete = [r for r in existing if r.proto == proto]
-        dev_index = dev_name = None
-    else:
-        addrs = kernel.addrs()
-        lap('read')
-        dev_index, dev_name = find_dev(links, addrs, p['dev'], p['node_ip'])
-        result['dev'] = dev_name
-        wanted = parse_wanted(p['routes'], p['metric'])
-        keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
-        result['own_subnets'] = [w.dest for w in skipped]
-        seen = existing
-        if module.check_mode and p['bridge']:
-            # The bridge's connected routes go away when cni_bridge re-addresses it, which check mode did not do.
-            bridge_index = next((l['index'] for l in links if l['name'] == p['bridge']), None)
-            seen = [r for r in existing if not (r.oif == bridge_index and r.proto == 2 and not r.via)]
-        try:
-            changes = diff_routes(keep, seen, dev_index, proto, p['purge'])
-        except RouteError as e:
-            # diff_routes names links by index ('dev if3'): say which link that is.
-            raise RouteError([_IFINDEX.sub(lambda m: 'dev %s' % names.get(int(m.group(1)), m.group(0)[4:]), err)
-                              for err in e.errors])
-        result['unchanged'] = changes.unchanged
-        uplink = [l for l in links if l['index'] == dev_index]
-        if (changes.add or changes.replace) and uplink and not uplink[0]['up']:
-            # The kernel refuses gateway routes on a down link (ENETUNREACH) after some may be made.
-            raise RouteError(['uplink %s is down: routes via it cannot be added; bring it up first' % dev_name])
-    if module._diff:
-        result['diff'] = dict(before='\n'.join(owned_lines(existing, proto, names)) + '\n',
-                              after='\n'.join(after_lines(existing, changes, dev_name, proto, names)) + '\n',
-                              before_header='routes (proto %d)' % proto, after_header='routes (proto %d)' % proto)
-    result['changed'] = changes.changed
-    lap('plan')
-
-    def line_w(w):
-        return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric)
-
-    def line_k(r):
-        return route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric)
-
-    if module.check_mode or not changes.changed:
-        result['added'] = [line_w(w) for w in changes.add]
-        result['replaced'] = [line_w(w) for _old, w in changes.replace]
-        result['removed'] = [line_k(r) for r in changes.delete]
-        lap('report')
-        return result
-
-    done = result
-    # In-place replacement first (no gap in reachability), then additions, then removals. Each phase goes to
-    # the kernel in chunks of many requests; every request is acknowledged on its own, so what was done and
-    # what was refused is known exactly (_netlink.Kernel.routes_apply). A refusal stops before the next chunk.
-    phases = (('replace', [w for _old, w in changes.replace], line_w, 'replaced'),
-              ('add', changes.add, line_w, 'added'),
-              ('delete', changes.delete, line_k, 'removed'))
-    for action, items, line, key in phases:
-        if not items:
-            continue
-        batch = kernel.routes_apply([(action, x) for x in items], dev_index, proto)
-        done[key].extend(line(items[i]) for i in batch.done)
-        if batch.failed or batch.error is not None:
-            module.fail_json(**_failure(done, action, items, line, batch))
-    lap('apply')
-    return done
-
-
-def _failure(done, action, items, line, batch):
-    """The failed result: what was done (added/replaced/removed), every refused change with its errno, the message."""
-    def code(e):
-        return getattr(e, 'code', None) or getattr(e, 'errno', None)
-
-    failures = [dict(change='%s %s' % (action, line(items[i])), errno=code(e), error=os.strerror(code(e) or 0))
-                for i, e in batch.failed]
-    failures.extend(dict(change='%s %s' % (action, line(items[i])), errno=None,
-                         error='no acknowledgement from the kernel (%s): it may or may not have been made' % batch.error)
-                    for i in batch.unknown)
-    if batch.failed:
-        i, e = batch.failed[0]
-    else:
-        i = batch.unknown[0] if batch.unknown else (batch.done[-1] + 1 if batch.done else 0)
-        e = batch.error
-    msg = 'failed to %s %s: %s' % (action, line(items[min(i, len(items) - 1)]), e)
-    others = failures[1:] if batch.failed else failures
-    if others:
-        msg += '; %d more failed: %s' % (len(others), '; '.join('%s: %s' % (f['change'], f['error']) for f in others[:5]))
-        if len(others) > 5:
-            msg += '; ... (all listed in failures)'
-    done['changed'] = bool(done['added'] or done['replaced'] or done['removed'] or batch.unknown)
-    done['failures'] = failures
-    done['msg'] = msg + ' (the changes listed in added/replaced/removed were made; re-run to converge)'
-    return done
+from ansible_collections.hostgw.network.plugins.module_utils import _node  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
-    lap = _Laps(os.environ.get('HOSTGW_BENCH_TIMING') == '1')
-    lap.laps['import'] = lap.last - _T0
     module = AnsibleModule(
         argument_spec=dict(
             routes=dict(type='list', elements='dict', options=dict(
@@ -344,7 +187,7 @@ def main():
                 via=dict(type='str', required=True),
                 host=dict(type='str'),
             )),
-            dev=dict(type='str'),
+            dev=dict(type='str', aliases=['uplink']),
             bridge=dict(type='str'),
             node_ip=dict(type='str'),
             proto=dict(type='int', default=244),
@@ -357,22 +200,15 @@ def main():
     )
     if not 5 <= module.params['proto'] <= 255:
         module.fail_json(msg='proto %d is not allowed: use 5-255 (0-4 belong to the kernel, boot and static routes)' % module.params['proto'])
-    missing = _netlink.missing_pyroute2(sys.executable)
-    if missing:
-        module.fail_json(msg=missing, exception=_netlink.PYROUTE2_IMPORT_ERROR)
     if os.geteuid() != 0 and not module.check_mode:
         module.warn('not running as root: changing routes needs CAP_NET_ADMIN (use become: true)')
-    lap('init')
     try:
         with _netlink.Kernel() as kernel:
-            lap('connect')
-            result = run(module, kernel, lap)
-    except RouteError as e:
+            result = _node.routes(module.params, kernel, module.check_mode, module._diff)
+    except _node.RouteError as e:
         module.fail_json(msg='; '.join(e.errors), errors=e.errors)
-    lap('close')
-    if lap.enabled:
-        lap.laps['total'] = time.perf_counter() - _T0
-        result['bench_timing'] = lap.laps
+    except _node.NodeError as e:
+        module.fail_json(msg=e.msg, **e.result)
     module.exit_json(**result)
 
 

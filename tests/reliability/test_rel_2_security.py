@@ -102,16 +102,22 @@ def test_cni_conf_name_cannot_leave_the_cni_directory(clean, tmp_path):
 
 def test_files_have_expected_modes_and_owners(converged):
     snaps = converged.snapshot_all(L.MESH3)
+    lib = '/etc/hostgw/restore/lib/ansible_collections/hostgw/network/plugins/module_utils'
     want = {
         '/etc/hostgw': ('dir', '0755'),
         '/etc/hostgw/lease.json': ('file', '0600'),
         '/etc/hostgw/subnet.env': ('file', '0644'),
-        '/etc/hostgw/restore.ip': ('file', '0600'),
-        '/etc/hostgw/rules.v4': ('file', '0600'),
-        '/etc/hostgw/hostgw-restore.sh': ('file', '0700'),
+        '/etc/hostgw/manifest.json': ('file', '0600'),
+        '/etc/hostgw/restore.json': ('file', '0600'),
+        '/etc/hostgw/restore/hostgw-restore': ('file', '0755'),
         '/etc/cni/net.d/10-hostgw.conflist': ('file', '0644'),
-        '/etc/sysctl.d/90-hostgw.conf': ('file', '0644'),
     }
+    d = lib
+    while d != '/etc/hostgw':
+        want[d] = ('dir', '0755')
+        d = os.path.dirname(d)
+    for name in ('_bridge', '_masq', '_netlink', '_restore', '_routes'):
+        want['%s/%s.py' % (lib, name)] = ('file', '0644')
     for h in L.MESH3:
         files = snaps[h]['files']
         ours = dict((p, f) for p, f in files.items()

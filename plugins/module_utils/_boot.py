@@ -1,0 +1,152 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What ``hostgw_restore`` installs: the saved state, the boot program (a copy of hostgw's own module_utils,
+so boot replays exactly the code the modules run) and the systemd units. Pure except for reading the sources."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+
+from ansible_collections.hostgw.network.plugins.module_utils import _restore
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+PACKAGE = 'ansible_collections.hostgw.network.plugins.module_utils'
+RESTORE_UNIT = 'hostgw-restore.service'
+REPAIR_UNIT = 'hostgw-repair.service'
+REPAIR_TIMER = 'hostgw-repair.timer'
+BEFORE = 'kubelet.service containerd.service crio.service docker.service'
+#: Characters allowed in paths written into unit files and command lines (no quoting needed anywhere).
+_SAFE_PATH = re.compile(r'/[A-Za-z0-9_./+-]*\Z')
+_TIMESPAN = re.compile(r'([0-9]+ ?(us|ms|s|sec|seconds?|m|min|minutes?|h|hr|hours?|d|days?) ?)+\Z')
+
+STUB = '''#!/usr/bin/env python3
+# hostgw boot restore, written by hostgw.network.hostgw_restore: do not edit (re-run the playbook instead).
+# Usage: hostgw-restore [--check] STATE_FILE
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
+from ansible_collections.hostgw.network.plugins.module_utils._restore import main  # noqa: E402
+
+sys.exit(main())
+'''
+
+
+class BootError(Exception):
+    pass
+
+
+def _safe_path(value, what):
+    if not isinstance(value, str) or not _SAFE_PATH.match(value) or '/../' in value + '/':
+        raise BootError('%s %r must be an absolute path of letters, digits and _ . / + - only '
+                        '(it is written into a systemd unit)' % (what, value))
+    return value.rstrip('/') or '/'
+
+
+def source(name):
+    """The source text of one of hostgw's module_utils, as the running code was loaded (file or AnsiballZ zip)."""
+    full = '%s.%s' % (PACKAGE, name)
+    spec = importlib.util.find_spec(full)
+    if spec is None or spec.loader is None or not hasattr(spec.loader, 'get_source'):
+        raise BootError('cannot find the source of %s to install the boot program' % full)
+    text = spec.loader.get_source(full)
+    if not text:
+        raise BootError('the source of %s is empty' % full)
+    return text
+
+
+def units(state_dir, command, repair_interval):
+    exec_start = ' '.join(command)
+    restore = '''# Written by hostgw.network.hostgw_restore: do not edit.
+[Unit]
+Description=hostgw: restore the pod bridge, host-gw routes and masquerade rules
+Documentation=file://%(dir)s/restore.json
+Wants=network-online.target
+After=network-online.target
+Before=%(before)s
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=%(exec)s
+
+[Install]
+WantedBy=multi-user.target
+''' % dict(dir=state_dir, before=BEFORE, exec=exec_start)
+    out = {RESTORE_UNIT: restore}
+    if repair_interval:
+        out[REPAIR_UNIT] = '''# Written by hostgw.network.hostgw_restore: do not edit.
+[Unit]
+Description=hostgw: repair drift of the pod bridge, host-gw routes and masquerade rules
+After=network-online.target %(restore)s
+
+[Service]
+Type=oneshot
+ExecStart=%(exec)s
+''' % dict(restore=RESTORE_UNIT, exec=exec_start)
+        out[REPAIR_TIMER] = '''# Written by hostgw.network.hostgw_restore: do not edit.
+[Unit]
+Description=hostgw: repair drift every %(every)s
+
+[Timer]
+OnBootSec=%(every)s
+OnUnitActiveSec=%(every)s
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+''' % dict(every=repair_interval)
+    return out
+
+
+def install_files(state_dir, bridge, routes, firewall, sysctls, python, unit_dir=None, repair_interval=''):
+    """``(items for _files.sync, boot command argv, unit names)``. Raises ``BootError`` naming a bad value."""
+    state_dir = _safe_path(state_dir, 'state_dir')
+    python = _safe_path(python, 'python')
+    repair_interval = (repair_interval or '').strip()
+    if repair_interval and not _TIMESPAN.match(repair_interval):
+        raise BootError('repair_interval %r is not a systemd time span (such as 30s, 5min, 1h)' % repair_interval)
+    if repair_interval and not unit_dir:
+        raise BootError('repair_interval %r needs unit_dir (a systemd timer runs the repair)' % repair_interval)
+    for name in sysctls or {}:
+        if name not in _restore.SYSCTL_PATH:
+            raise BootError('sysctls: %s is not one hostgw sets (%s)' % (name, ', '.join(sorted(_restore.SYSCTL_PATH))))
+    for what, part, keys in (('bridge', bridge, ('name',)), ('routes', routes, ('dev', 'proto', 'routes'))):
+        if part and any(k not in part for k in keys):
+            raise BootError('%s must hold %s (the boot_state its module returns), got %r' % (what, ', '.join(keys), part))
+    doc = _restore.boot_state(bridge=bridge or None, routes=routes or None, firewall=firewall or None,
+                              sysctls=dict((k, str(v)) for k, v in (sysctls or {}).items()))
+    state_file = '%s/restore.json' % state_dir
+    program = '%s/restore/%s' % (state_dir, _restore.PROGRAM)
+    lib = '%s/restore/lib/%s' % (state_dir, PACKAGE.replace('.', '/'))
+    items = [dict(path=state_file, content=json.dumps(doc, indent=2, sort_keys=True) + '\n', mode='0600'),
+             dict(path=program, content=STUB, mode='0755')]
+    items.extend(dict(path='%s/%s.py' % (lib, name), content=source(name), mode='0644') for name in _restore.VENDORED)
+    command = [python, program, state_file]
+    names = []
+    if unit_dir:
+        unit_dir = _safe_path(unit_dir, 'unit_dir')
+        for name, text in sorted(units(state_dir, command, repair_interval).items()):
+            items.append(dict(path='%s/%s' % (unit_dir, name), content=text, mode='0644'))
+            names.append(name)
+    return items, command, names
+
+
+def stale_units(manifest, unit_dir, wanted):
+    """Repair units hostgw wrote earlier that are no longer wanted (the interval was switched off)."""
+    if not unit_dir:
+        return []
+    from ansible_collections.hostgw.network.plugins.module_utils import _files  # pylint: disable=import-outside-toplevel
+    recorded = set(_files.read_manifest(manifest)['files'])
+    out = []
+    for name in (REPAIR_UNIT, REPAIR_TIMER):
+        path = '%s/%s' % (unit_dir.rstrip('/'), name)
+        if name not in wanted and path in recorded and os.path.lexists(path):
+            out.append(path)
+    return out

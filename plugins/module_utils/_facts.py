@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What ``hostgw_facts`` reports about a node, read through the netlink seam (one dump each of links, addresses and
+routes) and shaped for the controller: plain dicts, link-local and loopback addresses left out (one definition of
+link-local: ``_routes.is_link_local``), routes optionally limited to those the controller checks."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+
+from ansible_collections.hostgw.network.plugins.module_utils._routes import IFA_F_UNSTABLE, is_link_local
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+RT_SCOPE_HOST = 254
+RTN_TYPES = {1: 'unicast', 2: 'local', 3: 'broadcast', 4: 'anycast', 5: 'multicast', 6: 'blackhole',
+             7: 'unreachable', 8: 'prohibit', 9: 'throw', 10: 'nat'}
+
+
+def _overlaps(dest, networks):
+    net = ipaddress.ip_network(dest, strict=False)
+    return net.prefixlen == 0 or any(net.version == n.version and net.overlaps(n) for n in networks)
+
+
+def read_host(kernel, networks=()):
+    """``hostgw_host`` without the interpreter/init facts: links, addresses, routes, default_ipv4/6."""
+    nets = [ipaddress.ip_network(n, strict=False) for n in networks or () if n]
+    links = kernel.links()
+    names = dict((x['index'], x['name']) for x in links)
+    addresses = []
+    for a in kernel.addrs():
+        if a.scope == RT_SCOPE_HOST or is_link_local(a.address):
+            continue
+        addresses.append(dict(ifname=names.get(a.index), family=a.family, address=a.address, prefixlen=a.prefixlen,
+                              temporary=bool(a.flags & IFA_F_UNSTABLE)))
+    routes = []
+    defaults = {}
+    for r in kernel.routes():
+        if r.dest in ('0.0.0.0/0', '::/0') and r.oif is not None:
+            defaults.setdefault(r.family, names.get(r.oif))
+        if nets and not _overlaps(r.dest, nets):
+            continue
+        routes.append(dict(family=r.family, dest=r.dest, via=r.via, dev=names.get(r.oif), proto=r.proto,
+                           type=RTN_TYPES.get(r.rtype, str(r.rtype))))
+    default_ip = {}
+    for fam in (4, 6):
+        dev = defaults.get(fam)
+        default_ip[fam] = next((a['address'] for a in addresses
+                                if a['family'] == fam and a['ifname'] == dev and not a['temporary']), None)
+    return dict(links=[dict(name=x['name'], kind=x['kind'], mtu=x['mtu'], up=x['up'], alias=x['alias']) for x in links],
+                addresses=addresses, routes=routes, default_ipv4=default_ip[4], default_ipv6=default_ip[6])
+
+
+def read_lease(state_dir):
+    """``(lease dict, None)``, ``({}, None)`` without a lease file, ``(None, why)`` when it cannot be read."""
+    path = os.path.join(state_dir, 'lease.json')
+    if not os.path.exists(path):
+        return {}, None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (IOError, OSError, ValueError) as e:
+        return None, '%s: %s' % (path, e)
+    if not isinstance(data, dict):
+        return None, '%s is not a JSON object' % path
+    return data, None
+
+
+def pyroute2_version():
+    """The version of pyroute2 this Python would import, without importing it (0.2 s), or None."""
+    import importlib.util  # pylint: disable=import-outside-toplevel
+    if importlib.util.find_spec('pyroute2') is None:
+        return None
+    try:
+        from importlib.metadata import version  # pylint: disable=import-outside-toplevel
+        return version('pyroute2')
+    except Exception:  # pylint: disable=broad-except  # Python < 3.8, or no metadata: importable all the same
+        return 'unknown'
+
+
+def firewall(which):
+    """``iptables-nft``, ``iptables-legacy``, ``nftables`` (nft alone) or ``none``; ``which(name)`` -> path or None."""
+    ipt = which('iptables')
+    if ipt:
+        real = os.path.basename(os.path.realpath(ipt))
+        return 'iptables-legacy' if 'legacy' in real else 'iptables-nft' if 'nft' in real else 'iptables-legacy'
+    return 'nftables' if which('nft') else 'none'
