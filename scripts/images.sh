@@ -119,9 +119,12 @@ stage_rootfs() {
     if [[ -n ${SUITE_UNPACK[$SUITE]:-} ]]; then
         unpack_debs "$tmp/rootfs" ${SUITE_UNPACK[$SUITE]}
     fi
-    rm -rf "$tmp"/rootfs/var/cache/apt/archives/*.deb "$tmp"/rootfs/var/lib/apt/lists/* "$tmp"/rootfs/debootstrap
+    rm -rf "$tmp"/rootfs/var/cache/apt/archives/*.deb "$tmp"/rootfs/var/cache/apt/*.bin \
+           "$tmp"/rootfs/var/lib/apt/lists/* "$tmp"/rootfs/debootstrap
     tar -C "$tmp/rootfs" --numeric-owner -cf "$tar.tmp" .
     mv -f "$tar.tmp" "$tar"
+    # Older rootfs tars of this suite (another package list) are stale.
+    find "$CACHE" -maxdepth 1 -name "rootfs-$SUITE-*.tar" ! -name "${tar##*/}" -delete
     say "debootstrap done in $(( $(now) - t0 )) s"
 }
 
@@ -205,6 +208,9 @@ smoke() {
     ') || die "smoke test of $image failed: $out"
     grep -q "iptables ${SUITE_IPTABLES[$SUITE]}" <<<"$out" \
         || die "$image: want iptables ${SUITE_IPTABLES[$SUITE]}, got: $out"
+    if [[ ${SUITE_IPTABLES[$SUITE]} == absent ]]; then
+        grep -q "no iptables package" <<<"$out" || die "$image: the iptables package is installed: $out"
+    fi
     printf '%s\n' "$out" >"$CACHE/$SUITE.info"
     say "smoke ok: $(tr '\n' ' ' <<<"$out")"
 }
