@@ -14,6 +14,7 @@ import json
 import os
 import re
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -184,7 +185,10 @@ def hosts(lab):
 def ansible(lab):
     """ansible-playbook over SSH (hostgw + sudo, pipelining) with the scenario's inventory."""
     def play(*args, check=True, timeout=600):
-        env = dict(os.environ, ANSIBLE_PIPELINING='true', NO_COLOR='1')
+        # A fresh ControlPath directory per run: an SSH master from before a reboot would hang on its dead
+        # TCP connection (the host's network namespace is gone, nothing ever sends a reset).
+        cp_dir = tempfile.mkdtemp(prefix='cp-', dir=os.environ.get('ANSIBLE_LOCAL_TEMP'))
+        env = dict(os.environ, ANSIBLE_PIPELINING='true', NO_COLOR='1', ANSIBLE_SSH_CONTROL_PATH_DIR=cp_dir)
         env.pop('ANSIBLE_FORCE_COLOR', None)
         if os.path.exists(lab['ansible_cfg']):
             env['ANSIBLE_CONFIG'] = lab['ansible_cfg']
