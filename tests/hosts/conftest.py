@@ -13,6 +13,7 @@ over SSH as the unprivileged user with sudo, through the scenario's own Molecule
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -192,8 +193,11 @@ def ansible(lab):
         env.pop('ANSIBLE_FORCE_COLOR', None)
         if os.path.exists(lab['ansible_cfg']):
             env['ANSIBLE_CONFIG'] = lab['ansible_cfg']
-        return run(['ansible-playbook', '-i', lab['inventory']] + list(args), check=check, timeout=timeout,
-                   env=env, cwd=REPO)
+        try:
+            return run(['ansible-playbook', '-i', lab['inventory']] + list(args), check=check, timeout=timeout,
+                       env=env, cwd=REPO)
+        finally:
+            shutil.rmtree(cp_dir, ignore_errors=True)
     return play
 
 
