@@ -34,9 +34,18 @@ def run(argv, check=True, timeout=180, **kw):
 
 
 class Host:
-    def __init__(self, name, ip):
+    def __init__(self, name, ip, ssh_dir=None):
         self.name = name
         self.ip = ip
+        self.ssh_dir = ssh_dir
+
+    def ssh_ok(self):
+        """SSH from this machine as hostgw with sudo, the way Ansible connects (strict host keys, no mux)."""
+        d = self.ssh_dir
+        return run(['ssh', '-F', '/dev/null', '-i', os.path.join(d, 'id_ed25519'), '-o', 'IdentitiesOnly=yes',
+                    '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes',
+                    '-o', 'UserKnownHostsFile=' + os.path.join(d, 'known_hosts'), '-o', 'ConnectTimeout=3',
+                    'hostgw@' + self.ip, 'sudo', '-n', 'true'], check=False, timeout=30).returncode == 0
 
     def __repr__(self):
         return self.name
@@ -80,6 +89,8 @@ class Host:
         since = int(self.out('date', '+%s'))
         run(['podman', 'restart', '--time', '10', self.name], timeout=120)
         self.wait_booted()
+        if self.ssh_dir:
+            assert wait_for(self.ssh_ok, timeout=60), '%s: no SSH from this machine within 60 s of the boot' % self
         after = self.boot_mark()
         assert after > before, '%s: systemd did not start again (UserspaceTimestampMonotonic %d -> %d)' % (
             self, before, after)
@@ -168,7 +179,7 @@ def lab():
         inventory = f.read().strip()
     lab = {
         'name': name,
-        'hosts': [Host(h, v['ansible_host']) for h, v in sorted(hosts.items())],
+        'hosts': [Host(h, v['ansible_host'], ssh_dir) for h, v in sorted(hosts.items())],
         'inventory': inventory,
         'ansible_cfg': os.path.join(os.path.dirname(inventory), 'ansible.cfg'),
     }
