@@ -137,7 +137,7 @@ def latency_probe(tmp, lab, k):
     tasks = []
     for i in range(PROBE_REPEAT):   # interleaved, so that a change of load hits all three alike
         tasks.append({'name': 'command %d' % i, 'ansible.builtin.command': 'true', 'changed_when': False})
-        tasks.append({'name': 'hostgw_route %d' % i, 'hostgw.network.hostgw_route': {'routes': routes, 'dev': DEV}})
+        tasks.append({'name': 'hostgw_route %d' % i, 'hostgw.network.hostgw_route': {'routes': routes, 'uplink': DEV}})
         tasks.append({'name': 'ping %d' % i, 'ansible.builtin.ping': {}})
     with open(pb, 'w') as fh:
         json.dump([{'name': 'probe', 'hosts': host, 'gather_facts': False, 'tasks': tasks}], fh)

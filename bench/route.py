@@ -11,11 +11,9 @@ is 10.<i // 256>.<i % 256>.0/24. Both namespaces are deleted at the end, also on
 created in, or connected to, the machine's own namespace.
 
 hostgw_route runs as Ansible runs a module (``python hostgw_route.py ARGSFILE`` inside the namespace, via
-``ip netns exec``). With HOSTGW_BENCH_TIMING=1 it adds its phase timings to the result (bench_timing):
-``import`` (module imports), ``init`` (AnsibleModule argument parsing), ``connect`` (netlink socket),
-``read`` (links, addresses and the routing table), ``plan`` (validation, L2 check and diff), ``apply``
-(the netlink writes) or ``report`` (nothing to apply), ``close``. "In-module" below is read+plan+apply
-(or +report): the work of ``run()``; "whole module" is the wall time from process start to the JSON.
+``ip netns exec``), wrapped by ``bench/module_timer.py``, which times from outside the plugin code: ``import``
+(the module and its module_utils) and ``run`` (the one ``_node.routes`` call: read, plan, apply). "In-module"
+below is ``run``; "whole module" is the wall time from process start to the JSON.
 """
 
 from __future__ import annotations
@@ -61,6 +59,7 @@ def _routes_apply(self, ops, oif=None, proto=None):
 
 
 Kernel.routes_apply = _routes_apply
+Kernel.nexthops = lambda self: None    # the old seam knew no next-hop objects
 """
 
 
@@ -85,7 +84,7 @@ def baseline_collections(rev, tmp):
     return root
 
 
-PHASES = ('import', 'init', 'connect', 'read', 'plan', 'apply', 'report', 'close')
+PHASES = ('import', 'run')
 
 
 def peer(i, variant=0):
@@ -146,6 +145,7 @@ class RouteLab:
         self.close()
 
     def flush(self):
+        sh('ip', '-n', self.node, 'nexthop', 'flush')
         sh('ip', '-n', self.node, 'route', 'flush', 'proto', '244')
         # Let RCU free the old next hops before the next measurement.
         time.sleep(0.05)
@@ -164,6 +164,13 @@ class RouteLab:
         path = self.write('batch.txt', batch_lines(routes, verb, same_gw))
         return timed('ip', '-n', self.node, '-batch', path)[0]
 
+    def ip_batch_nh(self, routes):
+        """The same routes through one next-hop object per peer, in one ``ip -batch``."""
+        lines = ['nexthop add id %d via %s dev eth0 proto 244' % (1 + i, r['via']) for i, r in enumerate(routes)]
+        lines += ['route add %s nhid %d proto 244' % (r['dest'], 1 + i) for i, r in enumerate(routes)]
+        path = self.write('batch-nh.txt', '\n'.join(lines) + '\n')
+        return timed('ip', '-n', self.node, '-batch', path)[0]
+
     def ip_loop(self, routes):
         t = time.perf_counter()
         for r in routes:
@@ -178,11 +185,12 @@ class RouteLab:
         payload = {'ANSIBLE_MODULE_ARGS': dict(args, _ansible_check_mode=False, _ansible_diff=False)}
         path = self.write('args.json', json.dumps(payload))
         env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('ANSIBLE_', 'PYTHON')))
-        env.update(PYTHONPATH=collections or self.collections, LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1', HOSTGW_BENCH_TIMING='1')
+        env.update(PYTHONPATH=collections or self.collections, LC_ALL='C.UTF-8', PYTHONDONTWRITEBYTECODE='1')
         t = time.perf_counter()
         module = os.path.join(collections or self.collections, 'ansible_collections', 'hostgw', 'network', 'plugins',
                               'modules', 'hostgw_route.py')
-        p = sh('ip', 'netns', 'exec', self.node, python, module, path, env=env, check=False)
+        timer = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'module_timer.py')
+        p = sh('ip', 'netns', 'exec', self.node, python, timer, module, path, env=env, check=False)
         wall = time.perf_counter() - t
         try:
             result = json.loads(p.stdout)
@@ -190,11 +198,14 @@ class RouteLab:
             raise RuntimeError('hostgw_route printed no JSON (rc %d): %s %s' % (p.returncode, p.stdout[-1000:], p.stderr[-2000:]))
         if result.get('failed'):
             raise RuntimeError('hostgw_route failed: %s' % result.get('msg'))
+        for line in p.stderr.splitlines():
+            if line.startswith('HOSTGW-BENCH '):
+                result['bench_timing'] = json.loads(line[len('HOSTGW-BENCH '):])
         return wall, result
 
 
 def in_module(laps):
-    return sum(laps.get(k, 0.0) for k in ('read', 'plan', 'apply', 'report'))
+    return laps.get('run', 0.0)
 
 
 def _record(store, key, wall, result):
@@ -210,13 +221,15 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
     decoder) for ``baseline_runs(N)`` of the runs.
     """
     interps = [dict(path=py, **python_info(py)) for py in pythons]
-    variants = [dict(key='batch:%s' % it['pyroute2'], label='hostgw (%s)' % it['pyroute2'], interp=it, collections=None)
-                for it in interps]
+    variants = [dict(key='batch:%s' % it['pyroute2'], label='hostgw via routes (%s)' % it['pyroute2'], interp=it,
+                     collections=None, mode='false') for it in interps]
+    variants += [dict(key='nh:%s' % it['pyroute2'], label='hostgw next-hop objects (%s)' % it['pyroute2'], interp=it,
+                      collections=None, mode='true') for it in interps]
     with RouteLab() as lab:
         if baseline_rev:
             root = baseline_collections(baseline_rev, lab.tmp)
             variants += [dict(key='pyroute2:%s' % it['pyroute2'], label='before: pyroute2 path (%s)' % it['pyroute2'],
-                              interp=it, collections=root) for it in interps]
+                              interp=it, collections=root, mode='false') for it in interps]
         data = dict(interps=interps, variants=[dict((k, v) for k, v in x.items() if k != 'interp') for x in variants],
                     baseline_rev=baseline_rev, sizes=sizes, runs={}, loop_cap=loop_cap, results={})
         for n in sizes:
@@ -236,6 +249,8 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
                 lab.flush()
                 store.setdefault('ip_batch_same_gw', []).append(lab.ip_batch(base, same_gw=True))
                 lab.flush()
+                store.setdefault('ip_batch_nh', []).append(lab.ip_batch_nh(base))
+                lab.flush()
                 lab.ip_batch(base)
                 changed = [r for r, b in zip(churned, base) if r != b]
                 store.setdefault('ip_batch_churn', []).append(lab.ip_batch(changed, verb='replace'))
@@ -246,21 +261,22 @@ def bench_routes(sizes, runs, pythons, loop_cap, baseline_rev=BASELINE_REV, base
                     if v['collections'] and rep >= (baseline_runs or runs)(n):
                         continue
                     py, root, key = v['interp']['path'], v['collections'], v['key']
+                    mode = dict(nexthop_objects=v['mode'])
                     lab.flush()
-                    wall, res = lab.hostgw(py, dict(routes=base, dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0', **mode), root)
                     assert len(res['added']) == n and lab.owned_count() == n, res.get('msg')
                     _record(store, 'apply:' + key, wall, res)
-                    wall, res = lab.hostgw(py, dict(routes=base, dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=base, uplink='eth0', **mode), root)
                     assert res['changed'] is False and res['unchanged'] == n
                     _record(store, 'noop:' + key, wall, res)
-                    wall, res = lab.hostgw(py, dict(routes=churned, dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=churned, uplink='eth0', **mode), root)
                     assert len(res['replaced']) == n_churn and res['unchanged'] == n - n_churn, res
                     _record(store, 'churn:' + key, wall, res)
                     wall, res = lab.hostgw(py, dict(state='absent'), root)
                     assert len(res['removed']) == n and lab.owned_count() == 0
                     _record(store, 'absent:' + key, wall, res)
                     lab.flush()
-                    wall, res = lab.hostgw(py, dict(routes=same_gateway(base), dev='eth0'), root)
+                    wall, res = lab.hostgw(py, dict(routes=same_gateway(base), uplink='eth0', **mode), root)
                     assert len(res['added']) == n and lab.owned_count() == n
                     _record(store, 'apply1gw:' + key, wall, res)
     return data
@@ -284,9 +300,10 @@ def report(data):
         return len(r.get('apply:' + key, []))
 
     out.append('### Apply N new routes (empty table)\n')
-    out.append('In-module = read + plan + apply inside hostgw_route (HOSTGW_BENCH_TIMING); whole module = process '
+    out.append('In-module = the _node.routes call (read + plan + apply), timed by bench/module_timer.py; whole module = process '
                'start to JSON, `ip netns exec` included. Ratios are to `ip -batch` of the same routes in the same run.\n')
-    headers = ['N', 'runs', '`ip route replace` loop', '`ip -batch`', '`ip -batch`, one gateway']
+    headers = ['N', 'runs', '`ip route replace` loop', '`ip -batch`', '`ip -batch`, one gateway',
+               '`ip -batch`, next-hop objects']
     for v in variants:
         headers += ['%s in-module' % v['label'], 'vs `ip -batch`', 'whole module']
     rows = []
@@ -294,7 +311,8 @@ def report(data):
         r = res[str(n)]
         batch = _m(r['ip_batch'])
         loop = '%s%s' % (fmt_s(_m(r['ip_loop'])), '' if n <= data['loop_cap'] else ' (extrapolated from %d)' % data['loop_cap'])
-        row = ['{:,}'.format(n), data['runs'][n], loop, fmt_s(batch), fmt_s(_m(r['ip_batch_same_gw']))]
+        row = ['{:,}'.format(n), data['runs'][n], loop, fmt_s(batch), fmt_s(_m(r['ip_batch_same_gw'])),
+               fmt_s(_m(r.get('ip_batch_nh')))]
         for v in variants:
             s = r.get('apply:' + v['key'])
             row += [fmt_s(_m(s, 'run')), fmt_ratio(_m(s, 'run'), batch), fmt_s(_m(s, 'wall'))]

@@ -117,7 +117,7 @@ def install_files(state_dir, bridge, routes, firewall, sysctls, python, unit_dir
     for name in sysctls or {}:
         if name not in _restore.SYSCTL_PATH:
             raise BootError('sysctls: %s is not one hostgw sets (%s)' % (name, ', '.join(sorted(_restore.SYSCTL_PATH))))
-    for what, part, keys in (('bridge', bridge, ('name',)), ('routes', routes, ('dev', 'proto', 'routes'))):
+    for what, part, keys in (('bridge', bridge, ('name',)), ('routes', routes, ('uplink', 'proto', 'routes'))):
         if part and any(k not in part for k in keys):
             raise BootError('%s must hold %s (the boot_state its module returns), got %r' % (what, ', '.join(keys), part))
     doc = _restore.boot_state(bridge=bridge or None, routes=routes or None, firewall=firewall or None,

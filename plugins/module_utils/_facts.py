@@ -82,6 +82,11 @@ def pyroute2_version():
         return 'unknown'
 
 
+def networkmanager(which):
+    """Whether NetworkManager is installed (its binary or its configuration directory)."""
+    return bool(which('NetworkManager')) or os.path.isdir('/etc/NetworkManager')
+
+
 def firewall(which):
     """``iptables-nft``, ``iptables-legacy``, ``nftables`` (nft alone) or ``none``; ``which(name)`` -> path or None."""
     ipt = which('iptables')

@@ -28,7 +28,7 @@ import struct
 import sys
 import traceback
 
-from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr, KRoute
+from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr, KNexthop, KRoute
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -97,6 +97,15 @@ _IFLA_IFALIAS = 20
 _IFA_ADDRESS = 1
 _IFA_LOCAL = 2
 _IFA_FLAGS = 8
+_RTM_NEWNEXTHOP = 104
+_RTM_DELNEXTHOP = 105
+_RTM_GETNEXTHOP = 106
+_NHA_ID = 1
+_NHA_GROUP = 2
+_NHA_BLACKHOLE = 4
+_NHA_OIF = 5
+_NHA_GATEWAY = 6
+_RTA_NH_ID = 30
 _RTM_NEWROUTE = 24
 _RTM_DELROUTE = 25
 _RTM_GETROUTE = 26
@@ -114,6 +123,7 @@ _NLA_TYPE_MASK = 0x3fff
 _HDR = struct.Struct('=LHHLL')                 # nlmsghdr: len, type, flags, seq, pid
 _IFINFOMSG = struct.Struct('=BxHiII')          # family, type, index, flags, change
 _IFADDRMSG = struct.Struct('=BBBBI')           # family, prefixlen, flags, scope, index
+_NHMSG = struct.Struct('=BBBBI')               # family, scope, protocol, reserved, flags
 _HDR_RTMSG = struct.Struct('=LHHLLBBBBBBBBL')  # nlmsghdr + rtmsg (family, dst_len, src_len, tos, table, protocol,
 _RTMSG = struct.Struct('=BBBBBBBBL')           # scope, type, flags)
 _ERR = struct.Struct('=i')
@@ -390,7 +400,7 @@ class Kernel:
                         raise _netlink_error(-code)
                 elif mtype == _RTM_NEWROUTE and length >= 28:
                     rfamily, dst_len, _src_len, _tos, table, proto, _scope, rtype, _rflags = unpack_rtmsg(data, off + 16)
-                    dst = gateway = oif = prio = rtable = None
+                    dst = gateway = oif = prio = rtable = nhid = None
                     a = off + 28
                     while a + 4 <= end:
                         alen, atype = unpack_attr(data, a)
@@ -407,46 +417,100 @@ class Kernel:
                             prio = unpack_u32(data, a + 4)[0]
                         elif atype == _RTA_TABLE:
                             rtable = unpack_u32(data, a + 4)[0]
+                        elif atype == _RTA_NH_ID:
+                            nhid = unpack_u32(data, a + 4)[0]
                         a += (alen + 3) & ~3
                     if rfamily == family and (rtable or table) == MAIN_TABLE:
                         out.append(KRoute(version, '%s/%d' % (dst or default, dst_len), gateway, oif, proto,
-                                          prio if prio is not None else 0, rtype))
+                                          prio if prio is not None else 0, rtype, nhid))
                 off = (end + 3) & ~3
 
     # ---- route writes ------------------------------------------------------------------------
     @staticmethod
-    def _encode(action, r, oif, proto, seq):
+    def _encode(action, r, oif, proto, seq, nhid=None):
         """One request, byte for byte what pyroute2's ``route(action, family=, dst=, gateway=, oif=, proto=,
-        priority=, table=254)`` sends; a deletion matches the route in any scope (as ``ip route del`` does)."""
+        priority=, table=254)`` sends; a deletion matches the route in any scope (as ``ip route del`` does).
+        With ``nhid`` (or, for a deletion, a route read with one) the route goes through that kernel next-hop
+        object: ``RTA_NH_ID`` takes the place of the gateway and the link."""
         family = _FAMILY[r.family]
         mtype, flags = _ACTIONS[action]
         if action == 'delete':
             oif, proto, scope, rtype = r.oif, r.proto, _RT_SCOPE_NOWHERE, _RTN_UNSPEC
+            nhid = getattr(r, 'nhid', None)
         else:
             scope, rtype = _RT_SCOPE_UNIVERSE, _RTN_UNICAST
         dst, plen = r.dest.split('/')
         addr = socket.inet_pton(family, dst)
         attrs = [_ATTR.pack(4 + len(addr), _RTA_DST), addr]
-        if r.via:
-            gw = socket.inet_pton(family, r.via)
-            attrs += [_ATTR.pack(4 + len(gw), _RTA_GATEWAY), gw]
-        if oif:
-            attrs.append(_ATTR_U32.pack(8, _RTA_OIF, oif))
+        if nhid:
+            attrs.append(_ATTR_U32.pack(8, _RTA_NH_ID, nhid))
+        else:
+            if r.via:
+                gw = socket.inet_pton(family, r.via)
+                attrs += [_ATTR.pack(4 + len(gw), _RTA_GATEWAY), gw]
+            if oif:
+                attrs.append(_ATTR_U32.pack(8, _RTA_OIF, oif))
         attrs.append(_ATTR_U32.pack(8, _RTA_PRIORITY, r.metric or 0))
         attrs.append(_ATTR_U32.pack(8, _RTA_TABLE, MAIN_TABLE))
         body = b''.join(attrs)
         return _HDR_RTMSG.pack(_HDR_RTMSG.size + len(body), mtype, flags, seq, 0,
                                family, int(plen), 0, 0, MAIN_TABLE, proto, scope, rtype, 0) + body
 
+    @staticmethod
+    def _encode_nexthop(action, n, seq):
+        """``RTM_NEWNEXTHOP`` (create, never replace) or ``RTM_DELNEXTHOP`` for one next-hop object."""
+        family = _FAMILY[n.family]
+        if action == 'delete':
+            body = _ATTR_U32.pack(8, _NHA_ID, n.id)
+            return _HDR.pack(16 + _NHMSG.size + len(body), _RTM_DELNEXTHOP, _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) + \
+                _NHMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + body
+        gw = socket.inet_pton(family, n.via)
+        body = (_ATTR_U32.pack(8, _NHA_ID, n.id) + _ATTR.pack(4 + len(gw), _NHA_GATEWAY) + gw
+                + _ATTR_U32.pack(8, _NHA_OIF, n.oif))
+        flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
+        return _HDR.pack(16 + _NHMSG.size + len(body), _RTM_NEWNEXTHOP, flags, seq, 0) + \
+            _NHMSG.pack(family, 0, n.proto, 0, 0) + body
+
+    def nexthops(self):
+        """Every kernel next-hop object as ``KNexthop``, or None when the kernel has none (before Linux 5.3)."""
+        try:
+            return self._dump(_RTM_GETNEXTHOP, _NHMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), _RTM_NEWNEXTHOP,
+                              self._decode_nexthop)
+        except NetlinkError as e:
+            if e.code in (errno.EOPNOTSUPP, errno.EINVAL, errno.EAFNOSUPPORT, errno.ENOENT):
+                return None
+            raise
+
+    def _decode_nexthop(self, data, off, end):
+        family, _scope, proto, _res, _flags = _NHMSG.unpack_from(data, off + 16)
+        attrs = self._attrs(data, off + 16 + _NHMSG.size, end)
+        if _NHA_ID not in attrs:
+            return None
+        gw = attrs.get(_NHA_GATEWAY)
+        oif = attrs.get(_NHA_OIF)
+        return KNexthop(_U32.unpack_from(attrs[_NHA_ID])[0], _VERSION.get(family),
+                        socket.inet_ntop(family, bytes(gw)) if gw is not None and family in _VERSION else None,
+                        _U32.unpack_from(oif)[0] if oif is not None else None, proto,
+                        _NHA_GROUP in attrs or _NHA_BLACKHOLE in attrs)
+
+    def nexthops_apply(self, ops):
+        """Create or delete next-hop objects: ``('add'|'delete', KNexthop)`` pairs; a ``BatchResult``."""
+        return self._apply(ops, lambda op, seq: self._encode_nexthop(op[0], op[1], seq))
+
     def routes_apply(self, ops, oif=None, proto=None):
         """Apply route changes in order, many requests per write; return a ``BatchResult``.
 
         ``ops``: ``(action, route)`` pairs, ``('add'|'replace', WRoute)`` installed via link ``oif`` with route
-        protocol ``proto``, or ``('delete', KRoute)`` (matched by destination, metric, protocol, next hop and link).
+        protocol ``proto``, or ``('delete', KRoute)`` (matched by destination, metric, protocol, next hop and link);
+        an add or replace may carry a third item, the next-hop object id the route goes through.
         Requests go out in chunks; the kernel handles them one by one, in order, and acknowledges each. Every
         acknowledgement is read and matched to its request, so ``done`` and ``failed`` say exactly which changes
         were made and which were refused (with the kernel's errno). After a chunk with a refusal nothing more is sent.
         """
+        encode = self._encode
+        return self._apply(ops, lambda op, seq: encode(op[0], op[1], oif, proto, seq, op[2] if len(op) > 2 else None))
+
+    def _apply(self, ops, encode):
         result = BatchResult()
         if not ops:
             return result
@@ -461,8 +525,7 @@ class Kernel:
             msgs = []
             for i in range(start, min(start + chunk, len(ops))):
                 seq = self._next_seq()
-                action, r = ops[i]
-                msgs.append(self._encode(action, r, oif, proto, seq))
+                msgs.append(encode(ops[i], seq))
                 pending[seq] = i
             try:
                 s.send(b''.join(msgs))

@@ -28,10 +28,11 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     RouteError,
     after_lines,
     check_next_hops,
-    diff_routes,
     is_link_local,
+    nexthop_line,
     owned_lines,
     parse_wanted,
+    plan_routes,
     route_line,
 )
 
@@ -73,7 +74,7 @@ def _view(link, addrs):
 
 def bridge(p, kernel, check_mode=False, diff=False):
     """What cni_bridge does; ``p``: its parameters. Raises ``NodeError`` (with the partial result) on failure."""
-    name = validate_name(p['name'])
+    name = validate_name(p['bridge'])
     want = parse_addresses(p['addresses'])
     if p['mtu'] is not None and not 68 <= p['mtu'] <= 65535:
         raise BridgeError('mtu %d is out of range (68-65535)' % p['mtu'])
@@ -145,6 +146,21 @@ def find_dev(links, addrs, dev, node_ip):
     raise RouteError(['node IP %s is not an address of this host, so the uplink cannot be found; set dev' % node_ip])
 
 
+def use_nexthops(mode, nexthops):
+    """Resolve ``nexthop_objects`` (auto, true, false) against what the kernel has (``nexthops`` None: no objects)."""
+    mode = str(mode).strip().lower()
+    if mode == 'auto':
+        return nexthops is not None
+    if mode in ('true', 'yes', 'on', '1'):
+        if nexthops is None:
+            raise RouteError(['nexthop_objects is %s but this kernel has no next-hop objects (Linux 5.3 or later): '
+                              'set it to auto or false' % mode])
+        return True
+    if mode in ('false', 'no', 'off', '0'):
+        return False
+    raise RouteError(['nexthop_objects %r is not one of auto, true, false' % mode])
+
+
 def routes(p, kernel, check_mode=False, diff=False):
     """What hostgw_route does; ``p``: its parameters. Raises ``RouteError`` (bad input, unsafe change) or
     ``NodeError`` (the kernel refused a change; the partial result says what was done)."""
@@ -152,19 +168,27 @@ def routes(p, kernel, check_mode=False, diff=False):
     links = kernel.links()
     names = dict((x['index'], x['name']) for x in links)
     existing = kernel.routes()
-    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=proto)
+    nexthops = kernel.nexthops()
+    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=proto,
+                  nexthops_added=[], nexthops_removed=[])
+    nh_ids, nh_add = None, []
     if p['state'] == 'absent':
         changes = RouteChanges()
         changes.delete = [r for r in existing if r.proto == proto]
+        gone = set(id(r) for r in changes.delete)
+        used = set(r.nhid for r in existing if r.nhid and id(r) not in gone)
+        nh_delete = [n for n in nexthops or [] if n.proto == proto and n.id not in used]
         dev_index = dev_name = None
     else:
         addrs = kernel.addrs()
-        dev_index, dev_name = find_dev(links, addrs, p['dev'], p['node_ip'])
-        result['dev'] = dev_name
+        dev_index, dev_name = find_dev(links, addrs, p['uplink'], p['node_ip'])
+        use_nh = use_nexthops(p.get('nexthop_objects', 'auto'), nexthops)
+        result['uplink'] = dev_name
+        result['nexthop_objects'] = use_nh
         wanted = parse_wanted(p['routes'], p['metric'])
         keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
         result['own_subnets'] = [w.dest for w in skipped]
-        result['boot_state'] = dict(dev=dev_name, proto=proto, routes=[
+        result['boot_state'] = dict(uplink=dev_name, proto=proto, nexthop_objects=use_nh, routes=[
             dict(dest=w.dest, via=w.via, metric=w.metric, host=w.host) for w in keep])
         seen = existing
         if check_mode and p['bridge']:
@@ -172,45 +196,65 @@ def routes(p, kernel, check_mode=False, diff=False):
             bridge_index = next((x['index'] for x in links if x['name'] == p['bridge']), None)
             seen = [r for r in existing if not (r.oif == bridge_index and r.proto == 2 and not r.via)]
         try:
-            changes = diff_routes(keep, seen, dev_index, proto, p['purge'])
+            changes, nh_ids, nh_add, nh_delete = plan_routes(keep, seen, nexthops, dev_index, proto, use_nh, p['purge'])
         except RouteError as e:
             # diff_routes names links by index ('dev if3'): say which link that is.
             raise RouteError([_IFINDEX.sub(lambda m: 'dev %s' % names.get(int(m.group(1)), m.group(0)[4:]), err)
                               for err in e.errors])
         result['unchanged'] = changes.unchanged
         uplink = [x for x in links if x['index'] == dev_index]
-        if (changes.add or changes.replace) and uplink and not uplink[0]['up']:
+        if (changes.add or changes.replace or nh_add) and uplink and not uplink[0]['up']:
             # The kernel refuses gateway routes on a down link (ENETUNREACH) after some may be made.
             raise RouteError(['uplink %s is down: routes via it cannot be added; bring it up first' % dev_name])
+    nh = nh_ids or {}
     if diff:
-        result['diff'] = dict(before='\n'.join(owned_lines(existing, proto, names)) + '\n',
-                              after='\n'.join(after_lines(existing, changes, dev_name, proto, names)) + '\n',
+        before = owned_lines(existing, proto, names) + ['nexthop ' + nexthop_line(n, names) for n in nexthops or []
+                                                        if n.proto == proto]
+        gone_nh = set(n.id for n in nh_delete)
+        after = after_lines(existing, changes, dev_name, proto, names, nh_ids)
+        after += ['nexthop ' + nexthop_line(n, names) for n in nexthops or [] if n.proto == proto and n.id not in gone_nh]
+        after += ['nexthop ' + nexthop_line(n, names) for n in nh_add]
+        result['diff'] = dict(before='\n'.join(sorted(before)) + '\n', after='\n'.join(sorted(after)) + '\n',
                               before_header='routes (proto %d)' % proto, after_header='routes (proto %d)' % proto)
-    result['changed'] = changes.changed
+    result['changed'] = bool(changes.changed or nh_add or nh_delete)
 
     def line_w(w):
-        return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric)
+        return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nh.get(w.via))
 
     def line_k(r):
-        return route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric)
+        return route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric, r.nhid)
 
-    if check_mode or not changes.changed:
+    def line_n(n):
+        return nexthop_line(n, names)
+
+    if check_mode or not result['changed']:
         result['added'] = [line_w(w) for w in changes.add]
         result['replaced'] = [line_w(w) for _old, w in changes.replace]
         result['removed'] = [line_k(r) for r in changes.delete]
+        result['nexthops_added'] = [line_n(n) for n in nh_add]
+        result['nexthops_removed'] = [line_n(n) for n in nh_delete]
         return result
 
     done = result
-    # In-place replacement first (no gap in reachability), then additions, then removals. Each phase goes to
-    # the kernel in chunks of many requests; every request is acknowledged on its own, so what was done and
-    # what was refused is known exactly (_netlink.Kernel.routes_apply). A refusal stops before the next chunk.
-    phases = (('replace', [w for _old, w in changes.replace], line_w, 'replaced'),
-              ('add', changes.add, line_w, 'added'),
-              ('delete', changes.delete, line_k, 'removed'))
-    for action, items, line, key in phases:
+    # Next-hop objects first, then in-place replacement (no gap in reachability), additions, removals, and last the
+    # objects no route uses any more (deleting an object deletes its routes). Each phase goes to the kernel in chunks
+    # of many requests; every request is acknowledged on its own, so what was done and what was refused is known
+    # exactly (_netlink.Kernel.routes_apply). A refusal stops before the next chunk.
+    phases = (('add', nh_add, line_n, 'nexthops_added', 'nexthop'),
+              ('replace', [w for _old, w in changes.replace], line_w, 'replaced', 'wanted'),
+              ('add', changes.add, line_w, 'added', 'wanted'),
+              ('delete', changes.delete, line_k, 'removed', 'kernel'),
+              ('delete', nh_delete, line_n, 'nexthops_removed', 'nexthop'))
+    for action, items, line, key, kind in phases:
         if not items:
             continue
-        batch = kernel.routes_apply([(action, x) for x in items], dev_index, proto)
+        if kind == 'nexthop':
+            batch = kernel.nexthops_apply([(action, x) for x in items])
+        elif kind == 'wanted':
+            batch = kernel.routes_apply([(action, x, nh[x.via]) if x.via in nh else (action, x) for x in items],
+                                        dev_index, proto)
+        else:
+            batch = kernel.routes_apply([(action, x) for x in items], dev_index, proto)
         done[key].extend(line(items[i]) for i in batch.done)
         if batch.failed or batch.error is not None:
             raise NodeError(**_failure(done, action, items, line, batch))
@@ -238,7 +282,8 @@ def _failure(done, action, items, line, batch):
         msg += '; %d more failed: %s' % (len(others), '; '.join('%s: %s' % (f['change'], f['error']) for f in others[:5]))
         if len(others) > 5:
             msg += '; ... (all listed in failures)'
-    done['changed'] = bool(done['added'] or done['replaced'] or done['removed'] or batch.unknown)
+    done['changed'] = bool(done['added'] or done['replaced'] or done['removed'] or done.get('nexthops_added')
+                           or done.get('nexthops_removed') or batch.unknown)
     done['failures'] = failures
     done['msg'] = msg + ' (the changes listed in added/replaced/removed were made; re-run to converge)'
     return done

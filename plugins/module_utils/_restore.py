@@ -32,8 +32,9 @@ from ansible_collections.hostgw.network.plugins.module_utils._bridge import OWNE
 from ansible_collections.hostgw.network.plugins.module_utils._masq import JUMPS, render, restore_input
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     RouteError,
-    diff_routes,
+    nexthop_line,
     parse_wanted,
+    plan_routes,
     route_line,
 )
 
@@ -145,7 +146,7 @@ def replay_bridge(spec, kernel, report):
 # ---- routes --------------------------------------------------------------------------------------------------
 def replay_routes(spec, kernel, report):
     """Add missing routes, replace owned ones with another next hop; foreign routes are reported, never touched."""
-    dev = spec['dev']
+    dev = spec['uplink']
     proto = int(spec['proto'])
     try:
         wanted = parse_wanted(spec.get('routes') or [])
@@ -158,6 +159,7 @@ def replay_routes(spec, kernel, report):
     try:
         links = kernel.links()
         existing = kernel.routes()
+        nexthops = kernel.nexthops()
     except OSError as e:
         report.fail('routes: cannot read the kernel: %s' % e)
         return
@@ -165,25 +167,42 @@ def replay_routes(spec, kernel, report):
     if dev_index is None:
         report.fail('routes: uplink %s does not exist: %d route(s) not restored' % (dev, len(wanted)))
         return
+    use_nh = bool(spec.get('nexthop_objects')) and nexthops is not None
+    if spec.get('nexthop_objects') and nexthops is None:
+        report.change('routes: this kernel has no next-hop objects: plain routes instead')
     conflicts = []
-    changes = diff_routes(wanted, existing, dev_index, proto, purge=False, conflicts=conflicts)
+    changes, nh_ids, nh_add, _none = plan_routes(wanted, existing, nexthops, dev_index, proto, use_nh, purge=False,
+                                                 conflicts=conflicts)
     for msg in conflicts:
         report.fail('route %s: left as it is' % msg)
+    nh = nh_ids or {}
+    names = {dev_index: dev}
 
     def line(w):
-        return route_line(w.family, w.dest, w.via, dev, proto, w.metric)
+        return route_line(w.family, w.dest, w.via, dev, proto, w.metric, nh.get(w.via))
 
+    if nh_add:
+        if report.check:
+            report.changes.extend('nexthop add %s' % nexthop_line(n, names) for n in nh_add)
+        else:
+            batch = kernel.nexthops_apply([('add', n) for n in nh_add])
+            report.changes.extend('nexthop add %s' % nexthop_line(nh_add[i], names) for i in batch.done)
+            if batch.failed or batch.error is not None:
+                for i, e in batch.failed:
+                    report.fail('nexthop add %s: %s' % (nexthop_line(nh_add[i], names), e))
+                report.fail('routes: next-hop objects could not all be made: routes not restored')
+                return
     for action, items in (('replace', [w for _old, w in changes.replace]), ('add', changes.add)):
         if not items:
             continue
         if report.check:
             report.changes.extend('route %s %s' % (action, line(w)) for w in items)
             continue
-        # One request at a time would be slow for big meshes; routes_apply stops at the first refused chunk,
-        # so send what is left again after each refusal: every route gets its own outcome.
+        # routes_apply stops at the first refused chunk, so send what is left again after each refusal: every
+        # route gets its own outcome.
         todo = list(items)
         while todo:
-            batch = kernel.routes_apply([(action, w) for w in todo], dev_index, proto)
+            batch = kernel.routes_apply([(action, w, nh.get(w.via)) for w in todo], dev_index, proto)
             report.changes.extend('route %s %s' % (action, line(todo[i])) for i in batch.done)
             for i, e in batch.failed:
                 report.fail('route %s %s: %s' % (action, line(todo[i]), e))
@@ -191,11 +210,9 @@ def replay_routes(spec, kernel, report):
                 for i in batch.unknown:
                     report.fail('route %s %s: no answer from the kernel (%s)' % (action, line(todo[i]), batch.error))
                 break
-            settled = set(batch.done) | set(i for i, _e in batch.failed)
             if not batch.failed:
                 break
-            last = max(settled)
-            todo = todo[last + 1:]
+            todo = todo[max(set(batch.done) | set(i for i, _e in batch.failed)) + 1:]
 
 
 # ---- firewall ------------------------------------------------------------------------------------------------

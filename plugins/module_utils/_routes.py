@@ -11,6 +11,7 @@ Kernel state comes in as plain ``KRoute``/``KAddr`` tuples read by the netlink s
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections import namedtuple
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -21,7 +22,12 @@ DEFAULT_PROTO = 244
 DEFAULT_METRIC = {4: 0, 6: 1024}
 
 # A route as read from the kernel (main table). dest is canonical 'net/len'; via may be None.
-KRoute = namedtuple('KRoute', 'family dest via oif proto metric rtype')
+KRoute = namedtuple('KRoute', 'family dest via oif proto metric rtype nhid')
+KRoute.__new__.__defaults__ = (None,)   # nhid: the kernel next-hop object the route uses, if any
+# A kernel next-hop object (Linux 5.3+): id, family, gateway, link index, protocol, whether it is a group.
+KNexthop = namedtuple('KNexthop', 'id family via oif proto group')
+#: First id hostgw gives its next-hop objects (proto * 1,000,000: readable, far from ids tools count up from 1).
+NH_ID_STEP = 1000000
 # An address on a link: address text, prefix length, link index, family.
 KAddr = namedtuple('KAddr', 'index family address prefixlen scope flags')
 KAddr.__new__.__defaults__ = (0, 0)   # scope (RT_SCOPE_UNIVERSE), IFA_F_* flags
@@ -32,7 +38,7 @@ IFA_F_UNSTABLE = 0x01 | 0x20 | 0x40 | 0x08
 def is_link_local(address):
     """The one definition of link-local hostgw uses everywhere (fe80::/10, 169.254.0.0/16): such addresses are
     the kernel's, never node IPs, never gateway addresses hostgw manages, never compared or removed."""
-    ip = ipaddress.ip_address(str(address).split('/')[0].split('%')[0])
+    ip = ipaddress.ip_address(str(address).split('/', maxsplit=1)[0].split('%')[0])
     return ip.is_link_local
 
 
@@ -61,9 +67,9 @@ class RouteChanges:
         return bool(self.add or self.replace or self.delete)
 
 
-def route_line(family, dest, via, dev, proto, metric):
-    """Human-readable route, like ``ip route`` prints it."""
-    line = '%s via %s dev %s proto %s' % (dest, via, dev, proto)
+def route_line(family, dest, via, dev, proto, metric, nhid=None):
+    """Human-readable route, like ``ip route`` prints it (``nhid N`` first for a route through a next-hop object)."""
+    line = '%s %svia %s dev %s proto %s' % (dest, 'nhid %d ' % nhid if nhid else '', via, dev, proto)
     if metric is not None and metric != DEFAULT_METRIC[family]:
         line += ' metric %d' % metric
     return line
@@ -87,12 +93,52 @@ def _metric(metric, family):
     return m
 
 
+def _v4(text):
+    """A dotted-quad IPv4 address as an int (what ipaddress accepts; no leading zeros), else None."""
+    try:
+        raw = socket.inet_pton(socket.AF_INET, text)
+    except (OSError, TypeError, ValueError):
+        return None
+    return int.from_bytes(raw, 'big')
+
+
+def _fast_v4(dest_text, via_text):
+    """``(dest, via)`` in canonical text when both are plain, valid IPv4 for a route, else None (the general path
+    then validates and names the problem). ipaddress costs about 30 us per address; this a tenth of that."""
+    if not isinstance(dest_text, str) or not isinstance(via_text, str) or dest_text.count('/') != 1:
+        return None
+    net_text, plen_text = dest_text.split('/')
+    if not plen_text.isdigit() or len(plen_text) > 2:
+        return None
+    plen = int(plen_text)
+    net, via = _v4(net_text), _v4(via_text)
+    if net is None or via is None or plen > 32:
+        return None
+    mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+    if net & ~mask & 0xFFFFFFFF or via == 0 or via >> 28 == 14 or via >> 24 == 127 or via == 0xFFFFFFFF \
+            or via & mask == net:
+        return None
+    return '%s/%d' % (socket.inet_ntop(socket.AF_INET, net.to_bytes(4, 'big')), plen), \
+        socket.inet_ntop(socket.AF_INET, via.to_bytes(4, 'big'))
+
+
 def parse_wanted(entries, metric=None):
     """Validate the ``routes`` option. Returns a list of ``WRoute`` (deduplicated, input order)."""
     errors = []
     wanted = []
     by_dest = {}
+    m4 = DEFAULT_METRIC[4] if metric is None else None
     for i, entry in enumerate(entries or []):
+        fast = _fast_v4(entry.get('dest'), entry.get('via')) if isinstance(entry, dict) and m4 is not None else None
+        if fast is not None:
+            w = WRoute(4, fast[0], fast[1], m4, entry.get('host'))
+            prev = by_dest.get(w.dest)
+            if prev is None:
+                by_dest[w.dest] = w
+                wanted.append(w)
+                continue
+            if prev.via == w.via:
+                continue
         label = _label(entry, i)
         if not isinstance(entry, dict):
             errors.append('%s: %r is not a dict with dest and via' % (label, entry))
@@ -146,13 +192,28 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
     """
     local = set()
     onlink = {4: [], 6: []}
+    local4, onlink4 = set(), []     # the same for IPv4 as ints (the common case, 10x faster)
     for a in addrs:
         ip = ipaddress.ip_address(a.address)
         local.add(ip)
+        if ip.version == 4:
+            local4.add(int(ip))
         if a.index == dev_index:
-            onlink[ip.version].append(ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network)
+            net = ipaddress.ip_interface('%s/%d' % (a.address, a.prefixlen)).network
+            onlink[ip.version].append(net)
+            if ip.version == 4:
+                onlink4.append((int(net.network_address), int(net.netmask)))
     keep, skipped, errors = [], [], []
     for w in wanted:
+        if w.family == 4:
+            v = _v4(w.via)
+            if v is not None:
+                if v in local4:
+                    skipped.append(w)
+                    continue
+                if any(v & mask == net for net, mask in onlink4):
+                    keep.append(w)
+                    continue
         via = ipaddress.ip_address(w.via)
         if via in local:
             skipped.append(w)
@@ -171,7 +232,7 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
     return keep, skipped
 
 
-def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, conflicts=None):
+def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, conflicts=None, nh_ids=None):
     """Compare wanted routes with the kernel's main table.
 
     ``existing``: every ``KRoute`` of the main table (both families). Owned routes carry ``proto``.
@@ -179,6 +240,9 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
     foreign routes are otherwise never touched. With ``purge``, owned routes not wanted are deleted.
     ``conflicts``: a list to collect the conflict messages in instead of raising: the boot
     restore installs everything else and reports each conflict.
+    ``nh_ids``: ``{next hop: next-hop object id}`` when routes go through kernel next-hop objects; a route is then
+    right only if it uses that object (and, without ``nh_ids``, only if it uses none): the other mode's routes are
+    replaced in place, never deleted first.
     """
     by_dest = {}
     for r in existing:
@@ -196,7 +260,9 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
                              '; '.join(describe_kroute(r) for r in foreign)))
             continue
         owned = [r for r in routes if r.proto == proto]
-        exact = [r for r in owned if r.via == w.via and r.oif == dev_index and r.metric == w.metric and r.rtype == 1]
+        want_nh = nh_ids.get(w.via) if nh_ids is not None else None
+        exact = [r for r in owned if r.via == w.via and r.oif == dev_index and r.metric == w.metric and r.rtype == 1
+                 and r.nhid == want_nh]
         if exact:
             changes.unchanged += 1
             changes.delete.extend(r for r in owned if r is not exact[0])
@@ -234,15 +300,74 @@ def describe_kroute(r, names=None):
 
 def owned_lines(existing, proto, names):
     """Sorted human-readable lines of the routes hostgw owns (for --diff)."""
-    return sorted(route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric)
+    return sorted(route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric, r.nhid)
                   for r in existing if r.proto == proto)
 
 
-def after_lines(existing, changes, dev_name, proto, names):
+def after_lines(existing, changes, dev_name, proto, names, nh_ids=None):
     """The owned routes once ``changes`` are applied (for --diff)."""
     gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace)
-    lines = [route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric)
+    nh = nh_ids or {}
+    lines = [route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric, r.nhid)
              for r in existing if r.proto == proto and id(r) not in gone]
-    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric) for w in changes.add)
-    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric) for _old, w in changes.replace)
+    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nh.get(w.via)) for w in changes.add)
+    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nh.get(w.via))
+                 for _old, w in changes.replace)
     return sorted(lines)
+
+
+def plan_nexthops(keep, nexthops, dev_index, proto):
+    """Next-hop objects for the wanted routes: ``(ids, add)``.
+
+    ``ids``: ``{next hop: id}`` for every next hop of ``keep``; an owned object (protocol ``proto``) with that
+    gateway on ``dev_index`` is reused, else a new id is taken, the lowest free one from ``proto * NH_ID_STEP``
+    (never an id any object already has). ``add``: the ``KNexthop`` objects to create. Foreign objects are never
+    used or changed.
+    """
+    taken = set(n.id for n in nexthops)
+    owned = {}
+    for n in nexthops:
+        if n.proto == proto and not n.group and n.oif == dev_index and n.via:
+            owned.setdefault(n.via, n.id)
+    ids, add = {}, []
+    next_id = proto * NH_ID_STEP
+    for w in keep:
+        if w.via in ids:
+            continue
+        if w.via in owned:
+            ids[w.via] = owned[w.via]
+            continue
+        while next_id in taken:
+            next_id += 1
+        taken.add(next_id)
+        ids[w.via] = next_id
+        add.append(KNexthop(next_id, w.family, w.via, dev_index, proto, False))
+    return ids, add
+
+
+def unused_nexthops(nexthops, existing, changes, proto, keep_ids=()):
+    """Owned next-hop objects no route uses once ``changes`` are made (deleting an object deletes its routes:
+    one any route still uses, foreign or owned, is never deleted)."""
+    gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace)
+    used = set(keep_ids)
+    used.update(r.nhid for r in existing if r.nhid and id(r) not in gone)
+    return [n for n in nexthops if n.proto == proto and n.id not in used]
+
+
+def plan_routes(keep, existing, nexthops, dev_index, proto, use_nh, purge=True, conflicts=None):
+    """The whole route plan of a node, in both modes: ``(changes, nh_ids, nh_add, nh_delete)``.
+
+    ``use_nh``: routes go through kernel next-hop objects (one owned object per peer); else plain ``via`` routes.
+    Switching mode replaces the routes in place (no moment without a route) and then deletes the owned objects no
+    route uses any more. ``nexthops``: the kernel's objects (None or [] when it has none). Without ``purge``
+    (the boot restore) nothing is deleted.
+    """
+    nexthops = nexthops or []
+    nh_ids, nh_add = plan_nexthops(keep, nexthops, dev_index, proto) if use_nh else (None, [])
+    changes = diff_routes(keep, existing, dev_index, proto, purge, conflicts, nh_ids)
+    nh_delete = unused_nexthops(nexthops, existing, changes, proto, (nh_ids or {}).values()) if purge else []
+    return changes, nh_ids, nh_add, nh_delete
+
+
+def nexthop_line(n, names):
+    return 'id %d via %s dev %s proto %s' % (n.id, n.via, names.get(n.oif, n.oif), n.proto)

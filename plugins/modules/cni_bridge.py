@@ -24,18 +24,15 @@ description:
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - hostgw.network.attributes
+  - hostgw.network.attributes.diff_full
   - hostgw.network.netlink
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
-  name:
-    description: Bridge name (an interface name of 1-15 characters).
+  bridge:
+    description:
+      - Bridge name (an interface name of 1-15 characters).
+      - The alias O(name) is deprecated and will be removed in hostgw.network 1.0.0.
+    aliases: [name]
     type: str
     default: cni0
   addresses:
@@ -60,25 +57,33 @@ seealso:
 '''
 
 EXAMPLES = r'''
+# The gateway address is the planner's RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.gateway_cidr)
+# for the host, as the hostgw.network.hostgw role passes it.
 - name: Bridge with this node's pod gateway
   hostgw.network.cni_bridge:
-    name: cni0
-    addresses:
-      - "{{ hostgw_plan.hosts[inventory_hostname].gateway_cidr }}"
+    bridge: cni0
+    addresses: [10.244.1.1/24]
     mtu: 1500
   become: true
 
 - name: Dual-stack gateway addresses
   hostgw.network.cni_bridge:
     addresses: [10.244.1.1/24, "fd00:10:244:1::1/64"]
+  become: true
 
 - name: Remove the bridge (only if hostgw manages it)
   hostgw.network.cni_bridge:
-    name: cni0
+    bridge: cni0
     state: absent
+  become: true
 '''
 
 RETURN = r'''
+boot_state:
+  description: What this run applied, for M(hostgw.network.hostgw_restore) to replay at boot (C(name), C(addresses), C(mtu)).
+  returned: when O(state=present)
+  type: dict
+  sample: {name: cni0, addresses: [10.244.1.1/24], mtu: 1500}
 bridge:
   description: The bridge as it is after the run (as it would be, in check mode). Empty when absent.
   returned: always
@@ -117,7 +122,8 @@ from ansible_collections.hostgw.network.plugins.module_utils import _node  # noq
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            name=dict(type='str', default='cni0', aliases=['bridge']),
+            bridge=dict(type='str', default='cni0', aliases=['name'],
+                        deprecated_aliases=[dict(name='name', version='1.0.0', collection_name='hostgw.network')]),
             addresses=dict(type='list', elements='str', default=[]),
             mtu=dict(type='int'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),

@@ -24,17 +24,9 @@ description:
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - hostgw.network.attributes
+  - hostgw.network.attributes.diff_none
+  - hostgw.network.attributes.facts
 options:
   state_dir:
     description: Directory holding the node's hostgw state (lease and C(subnet.env)).
@@ -55,10 +47,11 @@ EXAMPLES = r'''
 - name: Read the node
   hostgw.network.hostgw_facts:
     state_dir: /etc/hostgw
+    networks: [10.244.0.0/16]
 
-- name: Show the lease
+- name: Show the lease (empty when the node holds none)
   ansible.builtin.debug:
-    var: hostgw_lease
+    var: ansible_facts.hostgw_lease
 '''
 
 RETURN = r'''
@@ -111,6 +104,9 @@ ansible_facts:
             - The packet filter the node uses, C(iptables-legacy), C(iptables-nft) (the iptables command writes nftables),
               C(nftables) (nft only, no iptables command) or C(none).
           type: str
+        networkmanager:
+          description: Whether NetworkManager is installed (its binary or C(/etc/NetworkManager)).
+          type: bool
         lease_error:
           description: Why the lease file could not be read, if it exists but is unreadable; the lease is then unknown.
           type: str
@@ -143,6 +139,7 @@ def main():
         pyroute2=_facts.pyroute2_version(), python=sys.executable,
         systemd=os.path.isdir('/run/systemd/system'),
         firewall=_facts.firewall(lambda name: module.get_bin_path(name, opt_dirs=['/sbin', '/usr/sbin'])),
+        networkmanager=_facts.networkmanager(lambda name: module.get_bin_path(name, opt_dirs=['/sbin', '/usr/sbin'])),
         lease_error=lease_error,
     )
     facts = dict(hostgw_host=host)

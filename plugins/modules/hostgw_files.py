@@ -21,19 +21,13 @@ description:
   - With O(manifest), every file written and every directory created on the way is recorded there, so that
     O(state=absent) can remove exactly what hostgw wrote.
   - O(state=absent) removes the given files and those the manifest lists (never a directory given in O(files)), then
-    the directories the manifest says hostgw created, deepest first, each only when it is empty: a directory that holds
-    another tool's file, or that is a mount point, stays (listed in RV(kept)).
+    the directories the manifest says hostgw created, deepest first, each only when it is empty (a directory that holds
+    another tool's file, or that is a mount point, stays and is listed in RV(kept)).
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - hostgw.network.attributes
+  - hostgw.network.attributes.diff_full
 options:
   files:
     description: The files. With O(state=absent) only their paths matter.

@@ -13,24 +13,30 @@ module: hostgw_probe
 short_description: Check that a node reaches every peer's pod gateway through the host-gw routes
 version_added: 0.1.0
 description:
-  - Reads the node's lease (C(<state_dir>/lease.json), written by the C(hostgw.network.hostgw) role), and for every
-    peer in it asks the kernel which route reaches the peer's pod gateway (C(ip route get)) and pings it once from the
-    node's own pod gateway address, so the packet really takes the pod path.
+  - For every peer (O(peers), or those recorded in the node's lease C(<state_dir>/lease.json)), asks the kernel which
+    route reaches the peer's pod gateway (C(ip route get)) and pings it once from the node's own pod gateway address,
+    so the packet really takes the pod path.
   - Changes nothing. Pings go only to the mesh's own pod gateways.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - hostgw.network.attributes
+  - hostgw.network.attributes.diff_none
 options:
+  peers:
+    description:
+      - The peers to probe, each with C(host), C(subnet) and optionally C(subnet6) (the planner's per-host entries).
+      - Omitted, the peers recorded in the node's lease are probed.
+    type: list
+    elements: dict
+  subnet:
+    description: This node's pod subnet (the source is its first address). Omitted, the lease's.
+    type: str
+  subnet6:
+    description: This node's IPv6 pod subnet, for IPv6 probes.
+    type: str
   state_dir:
-    description: Directory holding the node's lease.
+    description: Directory holding the node's lease (read only when O(peers) or O(subnet) is omitted).
     type: path
     default: /etc/hostgw
   timeout:
@@ -44,9 +50,17 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Probe every peer
+- name: Probe the peers' pod gateways from this node's own (peers as the plan lists them)
   hostgw.network.hostgw_probe:
+    subnet: 10.244.1.0/24
+    peers:
+      - {host: node2, subnet: 10.244.2.0/24}
+      - {host: node3, subnet: 10.244.3.0/24}
   register: probe
+
+- name: Peers that did not answer
+  ansible.builtin.debug:
+    var: probe.failed_peers
 '''
 
 RETURN = r'''
@@ -67,50 +81,23 @@ failed_peers:
   elements: str
 '''
 
-import ipaddress  # noqa: E402  pylint: disable=wrong-import-position
-import json  # noqa: E402  pylint: disable=wrong-import-position
-import os  # noqa: E402  pylint: disable=wrong-import-position
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
-
-def _gateway(cidr):
-    net = ipaddress.ip_network(cidr)
-    return str(net.network_address + 1)
+from ansible_collections.hostgw.network.plugins.module_utils import _probe  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(state_dir=dict(type='path', default='/etc/hostgw'),
+                                              peers=dict(type='list', elements='dict'),
+                                              subnet=dict(type='str'), subnet6=dict(type='str'),
                                               timeout=dict(type='int', default=2)),
                            supports_check_mode=True)
-    path = os.path.join(module.params['state_dir'], 'lease.json')
     try:
-        with open(path) as f:
-            lease = json.load(f)
-    except (IOError, OSError, ValueError) as e:
-        module.fail_json(msg='cannot read the lease %s (was playbooks/site.yml run on this node?): %s' % (path, e))
-    me = lease.get('host')
-    ip = module.get_bin_path('ip', required=True, opt_dirs=['/sbin', '/usr/sbin'])
-    ping = module.get_bin_path('ping', required=True, opt_dirs=['/bin', '/usr/bin'])
-    results = {}
-    failed = []
-    for fam, key in ((4, 'subnet'), (6, 'subnet6')):
-        if not lease.get(key):
-            continue
-        source = _gateway(lease[key])
-        for peer, rec in sorted((lease.get('mesh') or {}).items()):
-            if peer == me or not rec.get(key):
-                continue
-            gw = _gateway(rec[key])
-            rc, out, _err = module.run_command([ip, '-%d' % fam, 'route', 'get', gw, 'from', source], check_rc=False)
-            route = (out.splitlines() or [''])[0].strip()
-            rc, _out, _err = module.run_command([ping, '-%d' % fam, '-c', '1', '-W', str(module.params['timeout']), '-I', source, gw],
-                                                check_rc=False)
-            name = peer if fam == 4 else '%s (IPv6)' % peer
-            results[name] = dict(gateway=gw, route=route, ok=rc == 0)
-            if rc != 0:
-                failed.append(name)
-    module.exit_json(changed=False, source=_gateway(lease['subnet']), peers=results, failed_peers=failed)
+        result = _probe.probe(module.params, lambda argv: module.run_command(argv, check_rc=False),
+                              lambda name: module.get_bin_path(name, required=True, opt_dirs=['/sbin', '/usr/sbin', '/bin', '/usr/bin']))
+    except _probe.ProbeError as e:
+        module.fail_json(msg=str(e))
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == '__main__':

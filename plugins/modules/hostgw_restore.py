@@ -15,7 +15,7 @@ version_added: 0.2.0
 description:
   - Saves the state the node modules applied (the RV(hostgw.network.cni_bridge#module:boot_state),
     RV(hostgw.network.hostgw_route#module:boot_state) and firewall results) as C(<state_dir>/restore.json) and
-    installs the program that replays it, C(<state_dir>/restore/hostgw-restore): a copy of hostgw's own module_utils,
+    installs the program that replays it, C(<state_dir>/restore/hostgw-restore), a copy of hostgw's own module_utils,
     run by the target's Python without Ansible.
   - The program behaves like the modules but only ever adds; it creates a missing bridge (marked as hostgw's), adds
     missing gateway addresses, adds missing routes and replaces hostgw's own routes (its protocol) in place, rewrites
@@ -32,14 +32,8 @@ description:
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
+  - hostgw.network.attributes
+  - hostgw.network.attributes.diff_full
 options:
   state_dir:
     description: Directory of the node's hostgw state. No whitespace, quotes, C($), C(%) or C(\).
@@ -49,7 +43,7 @@ options:
     description: The bridge to restore, as RV(hostgw.network.cni_bridge#module:boot_state) returns it (C(name), C(addresses), C(mtu)).
     type: dict
   routes:
-    description: The routes to restore, as RV(hostgw.network.hostgw_route#module:boot_state) returns them (C(dev), C(proto), C(routes)).
+    description: The routes to restore, as RV(hostgw.network.hostgw_route#module:boot_state) returns them (C(uplink), C(proto), C(routes)).
     type: dict
   firewall:
     description:
@@ -84,23 +78,27 @@ seealso:
 EXAMPLES = r'''
 - name: Bridge with the pods' gateway
   hostgw.network.cni_bridge:
-    name: cni0
+    bridge: cni0
     addresses: [10.244.1.1/24]
+  become: true
   register: bridge
 
 - name: Routes to the peers' pod subnets
   hostgw.network.hostgw_route:
-    dev: eth0
+    uplink: eth0
     routes:
-      - {dest: 10.244.2.0/24, via: 192.168.10.12, host: node2}
+      - {dest: 10.244.2.0/24, via: 10.168.0.2, host: node2}
+  become: true
   register: routes
 
-- name: Replay both at boot, before kubelet
+- name: Replay both at boot, before kubelet, and repair drift every 5 minutes
   hostgw.network.hostgw_restore:
     bridge: "{{ bridge.boot_state }}"
     routes: "{{ routes.boot_state }}"
     sysctls: {net.ipv4.ip_forward: 1}
     unit_dir: /etc/systemd/system
+    repair_interval: 5min
+  become: true
 '''
 
 RETURN = r'''

@@ -21,21 +21,15 @@ description:
     Routes with any other protocol are never deleted or replaced; a foreign route that occupies a wanted
     destination is an error that names it, and nothing is changed.
   - Checks host-gw's hard requirement before changing anything, that every next hop must be on-link on the uplink
-    (inside the prefix of an address of O(dev), or IPv6 link-local). Otherwise the module fails naming the peer.
+    (inside the prefix of an address of O(uplink), or IPv6 link-local). Otherwise the module fails naming the peer.
   - A route whose next hop is an address of this host (the host's own subnet) is never installed; it is reported
     in RV(own_subnets). So the same O(routes) list can be given to every node of the mesh.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - hostgw.network.attributes
+  - hostgw.network.attributes.diff_full
   - hostgw.network.netlink
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: posix
 options:
   routes:
     description:
@@ -49,17 +43,20 @@ options:
         type: str
         required: true
       via:
-        description: Next hop, the peer's node IP. Must be on-link on O(dev).
+        description: Next hop, the peer's node IP. Must be on-link on O(uplink).
         type: str
         required: true
       host:
         description: Peer name, used in messages only.
         type: str
-  dev:
+  uplink:
     description:
-      - The uplink interface all peers are reached through (Flannel's C(--iface)).
+      - The uplink interface all peers are reached through (Flannel's C(--iface)), as the planner returns it in
+        RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink).
       - If omitted, the interface that holds O(node_ip) is used.
-      - One of O(dev) and O(node_ip) is required when O(state=present).
+      - One of O(uplink) and O(node_ip) is required when O(state=present).
+      - The alias O(dev) is deprecated and will be removed in hostgw.network 1.0.0.
+    aliases: [dev]
     type: str
   bridge:
     description:
@@ -71,7 +68,7 @@ options:
     type: str
   node_ip:
     description:
-      - This node's own address on the uplink; used to find O(dev) when that is not given.
+      - This node's own address on the uplink; used to find O(uplink) when that is not given.
     type: str
   proto:
     description:
@@ -84,6 +81,19 @@ options:
     description:
       - Route metric (priority). Default is the kernel's, C(0) for IPv4 and C(1024) for IPv6.
     type: int
+  nexthop_objects:
+    description:
+      - V(true) installs one kernel next-hop object per peer (C(ip nexthop add id N via PEER dev UPLINK proto 244)) and
+        routes that refer to it (C(nhid N)); Linux 5.3 and later. The kernel checks a new route's next hop against every
+        other next hop of the link, so plain routes cost superlinear time for big meshes (10,000 routes about 1.5 s);
+        through objects the same mesh takes a fraction of that (C(docs/benchmarks.md)).
+      - V(false) installs plain C(via) routes. V(auto) uses objects where the kernel has them.
+      - Switching in either direction replaces the routes in place (no moment without a route), then deletes the owned
+        objects no route uses any more. Objects carry O(proto) like the routes; foreign objects, and routes that use
+        them, are never touched; an owned object a foreign route uses is never deleted.
+      - One of V(auto), V(true) or V(false) (a boolean or its text).
+    type: raw
+    default: auto
   purge:
     description:
       - Delete owned routes (O(proto)) that are not in O(routes), for example the routes of a departed peer.
@@ -104,23 +114,28 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Route to every peer's pod subnet (the node's own entry is skipped)
+# The same list on every node (the node's own subnet is skipped): the planner's
+# RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.routes), as the hostgw.network.hostgw role passes it.
+- name: Route to every peer's pod subnet
   hostgw.network.hostgw_route:
-    routes: "{{ hostgw_plan.routes }}"
-    dev: eth0
+    uplink: eth0
+    routes:
+      - {dest: 10.244.1.0/24, via: 10.168.0.1, host: node1}
+      - {dest: 10.244.2.0/24, via: 10.168.0.2, host: node2}
+      - {dest: 10.244.3.0/24, via: 10.168.0.3, host: node3}
   become: true
 
-- name: Explicit routes, uplink found from the node's address
+- name: Uplink found from the node's address; the owned route to node3 is purged
   hostgw.network.hostgw_route:
     node_ip: 10.168.0.1
     routes:
-      - dest: 192.168.1.0/24
-        via: 10.168.0.2
-        host: host2
+      - {dest: 10.244.2.0/24, via: 10.168.0.2, host: node2}
+  become: true
 
 - name: Remove every route this collection installed
   hostgw.network.hostgw_route:
     state: absent
+  become: true
 '''
 
 RETURN = r'''
@@ -151,11 +166,34 @@ own_subnets:
   type: list
   elements: str
   sample: ['192.168.0.0/24']
-dev:
+uplink:
   description: The uplink the routes use.
   returned: when O(state=present)
   type: str
   sample: eth0
+nexthop_objects:
+  description: Whether the routes go through kernel next-hop objects (O(nexthop_objects) resolved).
+  returned: when O(state=present)
+  type: bool
+  sample: true
+nexthops_added:
+  description: Next-hop objects created (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ['id 244000000 via 10.168.0.2 dev eth0 proto 244']
+nexthops_removed:
+  description: Owned next-hop objects deleted because no route uses them any more.
+  returned: always
+  type: list
+  elements: str
+boot_state:
+  description:
+    - What this run applied, for M(hostgw.network.hostgw_restore) to replay at boot (C(uplink), C(proto),
+      C(nexthop_objects), C(routes) without the node's own subnet).
+  returned: when O(state=present)
+  type: dict
+  sample: {uplink: eth0, proto: 244, routes: [{dest: 10.244.2.0/24, via: 10.168.0.2, metric: 0, host: node2}]}
 proto:
   description: The route protocol number that marks owned routes.
   returned: always
@@ -187,15 +225,17 @@ def main():
                 via=dict(type='str', required=True),
                 host=dict(type='str'),
             )),
-            dev=dict(type='str', aliases=['uplink']),
+            uplink=dict(type='str', aliases=['dev'],
+                        deprecated_aliases=[dict(name='dev', version='1.0.0', collection_name='hostgw.network')]),
             bridge=dict(type='str'),
             node_ip=dict(type='str'),
             proto=dict(type='int', default=244),
             metric=dict(type='int'),
             purge=dict(type='bool', default=True),
+            nexthop_objects=dict(type='raw', default='auto'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
-        required_if=[('state', 'present', ('routes',)), ('state', 'present', ('dev', 'node_ip'), True)],
+        required_if=[('state', 'present', ('routes',)), ('state', 'present', ('uplink', 'node_ip'), True)],
         supports_check_mode=True,
     )
     if not 5 <= module.params['proto'] <= 255:

@@ -14,8 +14,12 @@ import pytest
 
 
 def hostgw(run_module, node, check_mode=False, diff=False, fail=False, **args):
+    """hostgw_route with plain via routes (nexthop_objects false) unless a test asks otherwise:
+    tests/kernel/test_nexthops.py covers the next-hop object mode."""
     if 'dev' not in args and 'node_ip' not in args and args.get('state') != 'absent':
         args['dev'] = 'eth0'
+    if args.get('state') != 'absent':
+        args.setdefault('nexthop_objects', False)
     return run_module(node, 'hostgw_route', args, check_mode=check_mode, diff=diff, fail=fail)
 
 
@@ -46,7 +50,7 @@ def test_create_full_mesh(run_module, mesh):
     n1 = mesh.nodes[0]
     res = hostgw(run_module, n1, routes=mesh.routes())
     assert res['changed'] is True
-    assert res['dev'] == 'eth0' and res['proto'] == 244
+    assert res['uplink'] == 'eth0' and res['proto'] == 244
     assert sorted(res['added']) == sorted(line(n) for n in mesh.nodes[1:])
     assert res['own_subnets'] == [n1.pod4]
     assert res['removed'] == [] and res['replaced'] == [] and res['unchanged'] == 0
@@ -234,7 +238,7 @@ def test_ipv6_dual_stack(run_module, mesh):
 def test_custom_metric(run_module, mesh):
     n1 = mesh.nodes[0]
     res = hostgw(run_module, n1, routes=mesh.routes(v6=True), metric=50)
-    assert all(l.endswith(' metric 50') for l in res['added'])
+    assert all(line.endswith(' metric 50') for line in res['added'])
     assert all(r[3] == 50 for r in owned(n1) + owned(n1, 6))
     res = hostgw(run_module, n1, routes=mesh.routes(v6=True), metric=50)
     assert res['changed'] is False
@@ -295,14 +299,14 @@ def test_owned_blackhole_removed_and_replaced(run_module, mesh):
 def test_node_ip_finds_uplink(run_module, mesh):
     n2 = mesh.nodes[1]
     res = hostgw(run_module, n2, routes=mesh.routes(v6=True), node_ip=n2.ip4)
-    assert res['dev'] == 'eth0'
+    assert res['uplink'] == 'eth0'
     assert res['own_subnets'] == [n2.pod4, n2.pod6]
     assert owned(n2) == expected(mesh, n2) and owned(n2, 6) == expected(mesh, n2, 6)
     res = hostgw(run_module, n2, routes=mesh.routes(v6=True), node_ip=n2.ip6)
-    assert res['dev'] == 'eth0' and res['changed'] is False
+    assert res['uplink'] == 'eth0' and res['changed'] is False
     # Non-canonical spelling of the node's IPv6 address still finds it.
     res = hostgw(run_module, n2, routes=mesh.routes(v6=True), node_ip='FD00:168:0:0:0:0:0:2')
-    assert res['dev'] == 'eth0' and res['changed'] is False
+    assert res['uplink'] == 'eth0' and res['changed'] is False
 
 
 def test_node_ip_not_local(run_module, mesh):

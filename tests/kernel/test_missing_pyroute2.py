@@ -41,9 +41,14 @@ def test_no_pyroute2_for_reads_and_routes(run_without_pyroute2, run_module, ns):
     assert {'ifname': 'eth0', 'family': 4, 'address': '10.168.0.1', 'prefixlen': 24, 'temporary': False} in host['addresses']
     res = run_without_pyroute2(ns, 'cni_bridge', dict(addresses=['10.244.1.1/24']))
     assert res['changed'] is False
-    res = run_without_pyroute2(ns, 'hostgw_route', dict(routes=[dict(dest='192.168.1.0/24', via='10.168.0.2')], dev='eth0'))
-    assert res['added'] == ['192.168.1.0/24 via 10.168.0.2 dev eth0 proto 244']
-    assert '192.168.1.0/24 via 10.168.0.2 dev eth0 proto 244' in ns.ip('route', 'show').stdout
+    for mode, line in (('false', '192.168.1.0/24 via 10.168.0.2 dev eth0 proto 244'),
+                       ('true', '192.168.1.0/24 nhid 244000000 via 10.168.0.2 dev eth0 proto 244')):
+        res = run_without_pyroute2(ns, 'hostgw_route', dict(routes=[dict(dest='192.168.1.0/24', via='10.168.0.2')],
+                                                            uplink='eth0', nexthop_objects=mode))
+        assert (res['added'] or res['replaced']) == [line]
+        assert '192.168.1.0/24 %svia 10.168.0.2 dev eth0 proto 244' % ('nhid 244000000 ' if mode == 'true' else '') \
+            in ns.ip('route', 'show').stdout
     res = run_without_pyroute2(ns, 'hostgw_route', dict(state='absent'))
-    assert res['removed'] == ['192.168.1.0/24 via 10.168.0.2 dev eth0 proto 244']
-    assert '192.168.1.0/24' not in ns.ip('route', 'show').stdout
+    assert res['removed'] == ['192.168.1.0/24 nhid 244000000 via 10.168.0.2 dev eth0 proto 244']
+    assert res['nexthops_removed'] == ['id 244000000 via 10.168.0.2 dev eth0 proto 244']
+    assert '192.168.1.0/24' not in ns.ip('route', 'show').stdout and ns.ip('nexthop', 'show').stdout.strip() == ''

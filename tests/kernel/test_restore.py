@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
 OWNED = '244'
 
 
-def converge(run_module, node, mesh, state_dir):
+def converge(run_module, node, mesh, state_dir, mode):
     run_module(node, 'hostgw_masq', dict(network='192.168.0.0/16', subnet=node.pod4, forwarding=True))
     br = run_module(node, 'cni_bridge', dict(addresses=[node.gw4 + '/24']))
-    rt = run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0'))
+    rt = run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0', nexthop_objects=mode))
+    assert rt['nexthop_objects'] is (mode == 'true')
     res = run_module(node, 'hostgw_restore', dict(
         state_dir=state_dir, bridge=br['boot_state'], routes=rt['boot_state'], sysctls={'net.ipv4.ip_forward': 1},
         firewall=dict(network='192.168.0.0/16', subnet=node.pod4)))
@@ -34,6 +36,7 @@ def program(node, res, *extra, check=False):
 def reboot(node):
     """What a reboot leaves of hostgw's state: nothing in the kernel (the files stay)."""
     node.ip('link', 'del', 'cni0')
+    node.ip('nexthop', 'flush')
     node.ip('route', 'flush', 'proto', OWNED)
     node.exec('iptables', '-w', '-t', 'nat', '-F')
     node.exec('iptables', '-w', '-t', 'nat', '-X')
@@ -42,22 +45,37 @@ def reboot(node):
     node.sysctl('net.ipv4.ip_forward', 0)
 
 
+@pytest.fixture(params=['false', 'true'], ids=['via-routes', 'nexthop-objects'])
+def mode(request):
+    return request.param
+
+
 @pytest.fixture
-def node_and_state(run_module, mesh_factory, tmp_path):
+def node_and_state(run_module, mesh_factory, tmp_path, mode):
     mesh = mesh_factory(3)
     node = mesh.nodes[0]
     state_dir = str(tmp_path / 'state')
-    res = converge(run_module, node, mesh, state_dir)
+    res = converge(run_module, node, mesh, state_dir, mode)
     return mesh, node, state_dir, res
+
+
+def route_re(text):
+    """A restore line about a route, in either mode ('nhid N ' before 'via' with next-hop objects)."""
+    dest, rest = text.split(' via ', 1)
+    return re.compile(re.escape(dest) + r' (nhid \d+ )?via ' + re.escape(rest) + r'$', re.M)
 
 
 def snapshot(node):
     return dict(link=node.link('cni0') and {k: node.link('cni0').get(k) for k in ('ifalias', 'mtu', 'operstate')},
                 addrs=node.cidrs('cni0') if node.link('cni0') else None,
-                owned=sorted((r['dst'], r.get('gateway'), r.get('dev')) for r in node.owned()),
+                owned=sorted((r['dst'], r.get('gateway'), r.get('dev'), bool(r.get('nhid'))) for r in node.owned()),
                 nat=node.exec('iptables', '-w', '-t', 'nat', '-S').stdout,
                 fwd=node.exec('iptables', '-w', '-S').stdout,
                 forwarding=node.exec('sysctl', '-n', 'net.ipv4.ip_forward').stdout.strip())
+
+
+def res_mode(node):
+    return any(r.get('nhid') for r in node.owned())
 
 
 def test_install_writes_program_state_and_manifest(node_and_state):
@@ -81,14 +99,16 @@ def test_reboot_brings_everything_back(run_module, node_and_state):
     assert p.returncode == 0, p.stdout + p.stderr
     assert snapshot(node) == before, p.stdout
     assert 'hostgw-restore: changed: bridge cni0: create' in p.stdout
-    assert 'hostgw-restore: changed: route add 192.168.2.0/24 via 10.168.0.2 dev eth0 proto 244' in p.stdout
+    assert route_re('hostgw-restore: changed: route add 192.168.2.0/24 via 10.168.0.2 dev eth0 proto 244').search(p.stdout)
     assert p.stdout.splitlines()[-1].endswith(', 0 failed')
     # A second run and a check run find nothing to do; the modules agree (check mode: changed false).
     again = program(node, res)
     assert again.returncode == 0 and again.stdout.splitlines()[-1] == 'hostgw-restore: 0 changed, 0 failed'
     assert program(node, res, '--check').returncode == 0
     assert run_module(node, 'cni_bridge', dict(addresses=[node.gw4 + '/24']), check_mode=True)['changed'] is False
-    assert run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0'), check_mode=True)['changed'] is False
+    mode = 'true' if res_mode(node) else 'false'
+    assert run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0', nexthop_objects=mode),
+                      check_mode=True)['changed'] is False
 
 
 def test_missing_route_and_address_come_back(node_and_state):
@@ -102,7 +122,7 @@ def test_missing_route_and_address_come_back(node_and_state):
     p = program(node, res)
     assert p.returncode == 0, p.stdout
     assert 'changed: bridge cni0: addr_add 192.168.1.1/24' in p.stdout
-    assert 'changed: route add 192.168.3.0/24 via 10.168.0.3 dev eth0 proto 244' in p.stdout
+    assert route_re('changed: route add 192.168.3.0/24 via 10.168.0.3 dev eth0 proto 244').search(p.stdout)
     assert snapshot(node) == before
 
 
@@ -120,7 +140,7 @@ def test_foreign_route_on_a_wanted_destination_stays_and_is_reported(node_and_st
     mine = [r for r in node.routes() if r['dst'] == '192.168.2.0/24']
     assert [(r.get('gateway'), r.get('protocol')) for r in mine] == [('10.168.0.9', 'static')]
     # Everything else came back all the same.
-    assert 'changed: route add 192.168.3.0/24 via 10.168.0.3 dev eth0 proto 244' in p.stdout
+    assert route_re('changed: route add 192.168.3.0/24 via 10.168.0.3 dev eth0 proto 244').search(p.stdout)
     assert node.link('cni0') is not None and node.cidrs('cni0') == ['192.168.1.1/24']
     assert [r for r in foreign if r['dst'] == '192.168.2.0/24'] == mine
 
@@ -142,7 +162,7 @@ def test_unit_files_and_repair_timer(run_module, mesh_factory, tmp_path):
     node = mesh.nodes[0]
     units = tmp_path / 'units'
     state_dir = str(tmp_path / 'state')
-    rt = run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0'))
+    rt = run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0', nexthop_objects='false'))
     args = dict(state_dir=state_dir, routes=rt['boot_state'], unit_dir=str(units), repair_interval='30s')
     res = run_module(node, 'hostgw_restore', args)
     assert res['units'] == ['hostgw-repair.service', 'hostgw-repair.timer', 'hostgw-restore.service']

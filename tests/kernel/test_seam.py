@@ -43,7 +43,9 @@ with _netlink.Kernel() as k:
     addrs = [list(a) for a in k.addrs()]
     print(json.dumps(dict(links=links, addrs=addrs, ref_links=ref_links, ref_addrs=ref_addrs)))
 ''')
-    key = lambda x: x['index']  # noqa: E731
+
+    def key(link):
+        return link['index']
     assert sorted(res['links'], key=key) == sorted(res['ref_links'], key=key)
     assert sorted(res['addrs']) == sorted(res['ref_addrs'])
     br9 = [x for x in res['links'] if x['name'] == 'br9'][0]

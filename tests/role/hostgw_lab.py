@@ -169,7 +169,9 @@ for l in links:
     if name == 'br-foreign' and kind == 'bridge':
         continue
     run('ip', 'link', 'delete', name)
-# routes: everything hostgw (proto 244) or a test added in the main table; table 100 is re-planted
+# routes: everything hostgw (proto 244) or a test added in the main table; table 100 is re-planted.
+# Next-hop objects first (deleting one deletes the routes that use it).
+run('ip', 'nexthop', 'flush')
 for fam in ('-4', '-6'):
     for proto in ('244', 'static', 'boot'):
         run('ip', fam, 'route', 'flush', 'table', 'main', 'proto', proto)
@@ -739,7 +741,7 @@ def masq_lines(subnet, network=CLUSTER):
 
 
 #: Actions of the role that change a host; a run rejected up front must not have run any of them.
-CHANGING_ACTIONS = ('hostgw_masq', 'cni_bridge', 'hostgw_route', 'hostgw_files', 'package', 'systemd_service',
+CHANGING_ACTIONS = ('hostgw_masq', 'cni_bridge', 'hostgw_route', 'hostgw_files', 'hostgw_restore', 'package', 'systemd_service',
                     'file', 'template', 'copy')
 
 

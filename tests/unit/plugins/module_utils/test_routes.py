@@ -437,3 +437,48 @@ def test_property_diff_converges(owned, want_spec, foreign_dests, purge):
     # a second run changes nothing
     again = diff_routes(wanted, after, ETH0, purge=purge)
     assert (again.changed, again.unchanged) == (False, len(wanted))
+
+
+# The IPv4 fast path of parse_wanted / check_next_hops (integer arithmetic instead of ipaddress) must give exactly
+# what the general path gives: parse_wanted(..., metric=0) always takes the general path for IPv4.
+_octet = st.sampled_from(['0', '1', '10', '127', '172', '192', '224', '255', '01', '256', 'x'])
+_addr = st.builds(lambda a, b, c, d: '.'.join((a, b, c, d)), _octet, _octet, _octet, _octet)
+_plen = st.sampled_from(['0', '8', '16', '24', '31', '32', '33', '024', ''])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_addr, _plen, _addr, st.sampled_from(['', ' '])), min_size=1, max_size=6))
+def test_fast_ipv4_path_matches_the_general_path(items):
+    entries = [dict(dest='%s/%s%s' % (net, plen, pad) if plen else net, via=via, host='h%d' % i)
+               for i, (net, plen, via, pad) in enumerate(items)]
+
+    def outcome(**kw):
+        try:
+            return ('ok', parse_wanted(entries, **kw))
+        except RouteError as e:
+            return ('error', e.errors)
+    assert outcome() == outcome(metric=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_addr, min_size=1, max_size=8), st.sampled_from([8, 16, 24, 30]))
+def test_fast_ipv4_on_link_check_matches_ipaddress(vias, plen):
+    import ipaddress
+    wanted = []
+    for i, via in enumerate(vias):
+        try:
+            ipaddress.ip_address(via)
+        except ValueError:
+            continue
+        wanted.append(WRoute(4, '10.%d.0.0/16' % (i + 1), via, 0, 'h%d' % i))
+    addrs = [KAddr(2, 4, '172.16.0.1', plen), KAddr(1, 4, '127.0.0.1', 8)]
+    net = ipaddress.ip_interface('172.16.0.1/%d' % plen).network
+    try:
+        keep, skipped = check_next_hops(wanted, addrs, 2, 'eth0')
+    except RouteError as e:
+        bad = [w for w in wanted if ipaddress.ip_address(w.via) not in net
+               and w.via not in ('172.16.0.1', '127.0.0.1')]
+        assert bad and len(e.errors) == len(bad)
+        return
+    assert [w.via for w in skipped] == [w.via for w in wanted if w.via in ('172.16.0.1', '127.0.0.1')]
+    assert all(ipaddress.ip_address(w.via) in net for w in keep)
