@@ -55,13 +55,15 @@ def test_drift_is_repaired_and_reported(converged, tmp_path):
     on exactly those hosts and modules, and every host ends byte-for-byte as converged."""
     lab = converged
     before = lab.snapshot_all()
-    lab.sh(H1, 'ip route del 10.244.2.0/24 proto 244 && '
-               'iptables -w -D FORWARD -m comment --comment hostgw-forward -j HOSTGW-FWD')
+    lab.sh(H1, 'ip route del 10.244.2.0/24 proto 244 && nft flush chain ip hostgw forward')
     lab.sh(H2, 'ip addr del 10.244.2.1/24 dev cni0')
-    lab.sh(H3, 'iptables -w -t nat -D HOSTGW-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully')
+    lab.sh(H3, "nft delete rule ip hostgw postrouting handle $(nft -a list chain ip hostgw postrouting | "
+               "sed -n 's|.*daddr != 224.0.0.0/4 masquerade fully-random # handle \\([0-9]*\\)$|\\1|p')")
     drifted = lab.snapshot_all()
     assert '10.244.2.0/24' not in L.owned_routes(drifted[H1])
     assert L.addrs_of(drifted[H2], 'cni0') == []
+    assert 'ip daddr %s accept' % L.CLUSTER not in drifted[H1]['nft']['4']
+    assert 'ip saddr %s ip daddr != 224.0.0.0/4 masquerade fully-random' % L.CLUSTER not in drifted[H3]['nft']['4']
     lab.forget()
     res = L.run_playbook(mesh3_inventory(tmp_path), 'playbooks/site.yml')
     assert res.rc == 0, res.report()
@@ -235,7 +237,8 @@ def test_concurrent_masq_runs_never_duplicate_jump_rules(clean, tmp_path):
     lab.forget()
     inv = mesh3_inventory(tmp_path)
     rc, out = L.run_adhoc(inv, H1, 'hostgw.network.hostgw_masq',
-                          {'network': L.CLUSTER, 'subnet': MESH3_SUBNETS[H1]}, keep_remote_files=True)
+                          {'network': L.CLUSTER, 'subnet': MESH3_SUBNETS[H1], 'firewall': 'iptables'},
+                          keep_remote_files=True)
     assert rc == 0, out
     payload = lab.sh(H1, 'ls -t /tmp/.ansible-hostgw-rel/*/AnsiballZ_hostgw_masq.py | head -n1').stdout.strip()
     assert payload, 'no kept AnsiballZ payload'

@@ -139,6 +139,8 @@ print(json.dumps({
     'addrs': js('ip', '-j', 'addr', 'show'),
     'iptables': tables('iptables-save'),
     'ip6tables': tables('ip6tables-save'),
+    'nft': dict((v, [x.strip() for x in out('nft', 'list', 'table', fam, 'hostgw').splitlines() if x.strip()])
+                for v, fam in (('4', 'ip'), ('6', 'ip6'))),
     'files': files,
     'pwned': os.path.exists('/tmp/pwned'),
 }, sort_keys=True))
@@ -184,6 +186,8 @@ for cmd in ('iptables', 'ip6tables'):
     for table in ('nat', 'filter', 'mangle', 'raw'):
         run(cmd, '-w', '-t', table, '-F')
         run(cmd, '-w', '-t', table, '-X')
+for fam in ('ip', 'ip6'):
+    run('nft', 'delete', 'table', fam, 'hostgw')
 # files
 for path in ('/etc/hostgw', '/etc/cni/net.d', '/etc/systemd/system/hostgw-restore.service', '/tmp/pwned'):
     if os.path.isdir(path) and not os.path.islink(path):
@@ -611,8 +615,9 @@ def addrs_of(snap, name, family='inet'):
 
 
 def hostgw_rules(snap, family=4):
+    """hostgw's iptables chains/jumps and its nft table (``table ip hostgw`` / ``ip6 hostgw``) of one family."""
     key = 'iptables' if family == 4 else 'ip6tables'
-    return [x for x in snap[key] if 'HOSTGW' in x or 'hostgw' in x]
+    return [x for x in snap[key] if 'HOSTGW' in x or 'hostgw' in x] + snap['nft'][str(family)]
 
 
 def file_text(lab, host, path):
@@ -721,22 +726,26 @@ def foreign_problems(snap, host):
 
 
 def masq_lines(subnet, network=CLUSTER):
-    """hostgw's iptables-save lines (IPv4) for a node, in order: Flannel's --ip-masq, scoped to the cluster network."""
+    """hostgw's rules (IPv4) for a node, in order: Flannel's --ip-masq, scoped to the cluster network, in the nft table
+    ``ip hostgw`` (the lab's bookworm image has iptables-nft and nft: firewall=auto picks nftables), as ``nft list
+    table`` prints them, without indentation."""
     return [
-        # *filter (iptables-save prints it first)
-        ':HOSTGW-FWD - [0:0]',
-        '-A FORWARD -m comment --comment hostgw-forward -j HOSTGW-FWD',
-        '-A HOSTGW-FWD -s %s -j ACCEPT' % network,
-        '-A HOSTGW-FWD -d %s -j ACCEPT' % network,
-        # *nat
-        ':HOSTGW-POSTRTG - [0:0]',
-        '-A POSTROUTING -m comment --comment hostgw-masq -j HOSTGW-POSTRTG',
-        '-A HOSTGW-POSTRTG -m mark --mark 0x4000/0x4000 -j RETURN',
-        '-A HOSTGW-POSTRTG -s %s -d %s -j RETURN' % (subnet, network),
-        '-A HOSTGW-POSTRTG -s %s -d %s -j RETURN' % (network, subnet),
-        '-A HOSTGW-POSTRTG ! -s %s -d %s -j RETURN' % (network, subnet),
-        '-A HOSTGW-POSTRTG -s %s ! -d 224.0.0.0/4 -j MASQUERADE --random-fully' % network,
-        '-A HOSTGW-POSTRTG ! -s %s -d %s -j MASQUERADE --random-fully' % (network, network),
+        'table ip hostgw {',
+        'chain postrouting {',
+        'type nat hook postrouting priority srcnat; policy accept;',
+        'meta mark & 0x00004000 == 0x00004000 return',
+        'ip saddr %s ip daddr %s return' % (subnet, network),
+        'ip saddr %s ip daddr %s return' % (network, subnet),
+        'ip saddr != %s ip daddr %s return' % (network, subnet),
+        'ip saddr %s ip daddr != 224.0.0.0/4 masquerade fully-random' % network,
+        'ip saddr != %s ip daddr %s masquerade fully-random' % (network, network),
+        '}',
+        'chain forward {',
+        'type filter hook forward priority filter; policy accept;',
+        'ip saddr %s accept' % network,
+        'ip daddr %s accept' % network,
+        '}',
+        '}',
     ]
 
 

@@ -169,7 +169,7 @@ def test_pods_ping_across_hosts(converged):
     after = lab.snapshot_all()
     for h in L.MESH3:
         conv = lab.states['converged'][h]
-        for key in ('iptables', 'files', 'rules4'):
+        for key in ('iptables', 'nft', 'files', 'rules4'):
             assert after[h][key] == conv[key], (h, key, L.diff(conv[key], after[h][key]))
         # the bridge's connected routes flip 'linkdown' with its carrier (ports come and go): not state
         unflagged = [[dict((k, v) for k, v in r.items() if k != 'flags') for r in s['routes4']] for s in (conv, after[h])]
