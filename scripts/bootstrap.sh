@@ -24,7 +24,7 @@ IMAGE="${HOSTGW_IMAGE:-localhost/hostgw-node:bookworm}"
 IMAGE_SUITE=bookworm
 IMAGE_PACKAGES="python3,python3-pyroute2,iproute2,iputils-ping,iptables,nftables,procps,containernetworking-plugins"
 APT_PACKAGES=(podman runc debootstrap containernetworking-plugins iptables nftables
-              python3-pyroute2 python3-venv iproute2 iputils-ping make)
+              python3-pyroute2 python3-venv iproute2 iputils-ping make openssh-client)
 ANSIBLE_PKG_VERSION=12.3.0           # PyPI "ansible" release that carries containers.podman
 DEB_PYTHON=/usr/bin/python3
 DEB_PYROUTE2=0.7.2

@@ -147,6 +147,11 @@ stage_role() {
     ANSIBLE_INJECT_FACT_VARS=False python -m pytest -q -p no:cacheprovider tests/role
 }
 
+stage_hosts() {
+    # systemd + SSH container hosts (Debian 12 and 13), molecule over SSH with sudo, real reboots, drift repair.
+    "$REPO/scripts/test-hosts.sh"
+}
+
 stage_reliability() {
     python -m pytest -q -p no:cacheprovider tests/reliability
 }
