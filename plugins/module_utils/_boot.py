@@ -56,6 +56,8 @@ def source(name):
     if spec is None or spec.loader is None or not hasattr(spec.loader, 'get_source'):
         raise BootError('cannot find the source of %s to install the boot program' % full)
     text = spec.loader.get_source(full)
+    if isinstance(text, bytes):   # some loaders (Ansible's collection loader) hand back bytes
+        text = text.decode('utf-8')
     if not text:
         raise BootError('the source of %s is empty' % full)
     return text
