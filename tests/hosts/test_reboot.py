@@ -31,7 +31,7 @@ def rebooted(hosts):
 
 def test_reboot_is_real(rebooted):
     host = rebooted['host']
-    boot_before, boot_after, _ = rebooted['boots']
+    boot_before, boot_after = rebooted['boots'][:2]
     assert boot_after > boot_before
     # systemd (PID 1) started again in this boot, after the container's new start.
     assert host.out('cat', '/proc/1/comm') == 'systemd'
@@ -134,7 +134,7 @@ WantedBy=multi-user.target
     host.sh('systemctl', 'daemon-reload')
     host.sh('systemctl', 'enable', FOREIGN_UNIT)
     try:
-        _, _, since = host.reboot()
+        since = host.reboot()[2]
         # The foreign unit ran first and its route is there, untouched.
         assert host.show(FOREIGN_UNIT, 'ActiveState')['ActiveState'] == 'active'
         routes = host.routes_to(dst)

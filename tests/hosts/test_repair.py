@@ -61,8 +61,10 @@ def test_deleted_route_and_address_come_back_within_the_interval(repairing):
     assert back, 'not repaired within %d s: routes %s, bridge %s' % (INTERVAL + 15, host.owned_routes(),
                                                                      host.bridge_addrs())
     assert took <= INTERVAL + 5, took
-    journal = wait_for(lambda: (lambda j: j if route[0] in j and addr.split('/')[0] in j else '')(
-        host.journal('hostgw-repair.service', since)), timeout=10)
+    def repaired():
+        j = host.journal('hostgw-repair.service', since)
+        return j if route[0] in j and addr.split('/')[0] in j else ''
+    journal = wait_for(repaired, timeout=10)
     assert journal, host.journal('hostgw-repair.service', since)
     print(journal)
 
@@ -75,8 +77,10 @@ def test_repair_leaves_a_foreign_route_and_fails_naming_it(repairing, hosts):
     host.sh('ip', 'route', 'add', dst, 'dev', 'eth0', 'proto', 'static')
     since = int(host.out('date', '+%s'))
     try:
-        journal = wait_for(lambda: (lambda j: j if 'FAILED' in j and dst in j else '')(
-            host.journal('hostgw-repair.service', since)), timeout=INTERVAL + 15, step=1)
+        def reported():
+            j = host.journal('hostgw-repair.service', since)
+            return j if 'FAILED' in j and dst in j else ''
+        journal = wait_for(reported, timeout=INTERVAL + 15, step=1)
         assert journal, host.journal('hostgw-repair.service', since)
         routes = host.routes_to(dst)
         assert len(routes) == 1 and routes[0].get('protocol') == 'static', routes
