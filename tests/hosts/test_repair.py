@@ -61,6 +61,7 @@ def test_deleted_route_and_address_come_back_within_the_interval(repairing):
     assert back, 'not repaired within %d s: routes %s, bridge %s' % (INTERVAL + 15, host.owned_routes(),
                                                                      host.bridge_addrs())
     assert took <= INTERVAL + 5, took
+
     def repaired():
         j = host.journal('hostgw-repair.service', since)
         return j if route[0] in j and addr.split('/')[0] in j else ''
