@@ -86,6 +86,7 @@ class Lab:
 
     def flush_routes(self, k):
         for h in host_names(k):
+            sh('podman', 'exec', h, 'ip', 'nexthop', 'flush')
             sh('podman', 'exec', h, 'ip', 'route', 'flush', 'proto', '244')
 
     def owned_routes(self, host):
