@@ -21,7 +21,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$REPO"
 
-ALL_STAGES=(lint build sanity units kernel role molecule reliability galaxy docs changelog matrix compat)
+ALL_STAGES=(lint build sanity units kernel role molecule reliability galaxy docs changelog matrix compat hosts)
 if [[ $# -gt 0 ]]; then STAGES=("$@"); else STAGES=("${ALL_STAGES[@]}"); fi
 
 "$REPO/scripts/bootstrap.sh"

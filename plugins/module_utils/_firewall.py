@@ -99,8 +99,9 @@ class SubprocessRunner(Runner):
     def run(self, argv, data=None):
         env = dict(os.environ, LC_ALL='C')
         try:
-            p = subprocess.run(list(argv), input=data, capture_output=True, text=True, env=env, timeout=self.timeout,
-                               check=False)
+            # The boot program runs without Ansible, so no run_command here: argv only, never a shell.
+            p = subprocess.run(list(argv), input=data, capture_output=True, text=True, env=env,  # pylint: disable=ansible-bad-function
+                               timeout=self.timeout, check=False)
         except (OSError, subprocess.SubprocessError) as e:
             return 127, '', str(e)
         return p.returncode, p.stdout, p.stderr
