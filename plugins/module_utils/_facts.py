@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 
+from ansible_collections.hostgw.network.plugins.module_utils import _netlink
 from ansible_collections.hostgw.network.plugins.module_utils._routes import IFA_F_UNSTABLE, is_link_local
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -60,6 +61,12 @@ def read_host(kernel, networks=()):
                                 if a['family'] == fam and a['ifname'] == dev and not a['temporary']), None)
     return dict(links=[dict(name=x['name'], kind=x['kind'], mtu=x['mtu'], up=x['up'], alias=x['alias']) for x in links],
                 addresses=addresses, routes=routes, default_ipv4=default_ip[4], default_ipv6=default_ip[6])
+
+
+def read_node(networks=()):
+    """``read_host`` through a kernel seam of its own (what hostgw_facts runs)."""
+    with _netlink.Kernel() as kernel:
+        return read_host(kernel, networks)
 
 
 def read_lease(state_dir):

@@ -53,7 +53,8 @@ class NodeError(Exception):
 
 
 # ---- bridge (cni_bridge) ---------------------------------------------------------------------------------
-def _read(kernel, name):
+def read_bridge(kernel, name):
+    """The link called ``name`` (or None) and its addresses as ``'ip/len'``."""
     link = None
     for item in kernel.links():
         if item['name'] == name:
@@ -72,13 +73,32 @@ def _view(link, addrs):
                 addresses=sorted(a for a in addrs if not is_link_local(a)))
 
 
+def apply_bridge_action(kernel, name, index, act):
+    """Make one ``plan_bridge`` action through the seam; returns the bridge's index (new after ``create``)."""
+    if act[0] == 'create':
+        return kernel.bridge_create(name)
+    if act[0] == 'delete':
+        kernel.link_del(index)
+    elif act[0] == 'alias':
+        kernel.link_set(index, ifalias=act[1])
+    elif act[0] == 'mtu':
+        kernel.link_set(index, mtu=act[1])
+    elif act[0] == 'up':
+        kernel.link_set(index, state='up')
+    elif act[0] == 'addr_del':
+        kernel.addr_del(index, act[1])
+    elif act[0] == 'addr_add':
+        kernel.addr_add(index, act[1])
+    return index
+
+
 def bridge(p, kernel, check_mode=False, diff=False):
     """What cni_bridge does; ``p``: its parameters. Raises ``NodeError`` (with the partial result) on failure."""
     name = validate_name(p['bridge'])
     want = parse_addresses(p['addresses'])
     if p['mtu'] is not None and not MTU_MIN <= p['mtu'] <= MTU_MAX:
         raise BridgeError('mtu %d is out of range (%d-%d)' % (p['mtu'], MTU_MIN, MTU_MAX))
-    link, addrs = _read(kernel, name)
+    link, addrs = read_bridge(kernel, name)
     actions = plan_bridge(link, addrs, want, p['mtu'], p['state'])
     after_link, after_addrs = apply_to_view(name, link, addrs, actions)
     result = dict(changed=bool(actions), actions=[' '.join(str(x) for x in a) for a in actions])
@@ -94,25 +114,12 @@ def bridge(p, kernel, check_mode=False, diff=False):
     done = []
     try:
         for act in actions:
-            if act[0] == 'create':
-                index = kernel.bridge_create(name)
-            elif act[0] == 'delete':
-                kernel.link_del(index)
-            elif act[0] == 'alias':
-                kernel.link_set(index, ifalias=act[1])
-            elif act[0] == 'mtu':
-                kernel.link_set(index, mtu=act[1])
-            elif act[0] == 'up':
-                kernel.link_set(index, state='up')
-            elif act[0] == 'addr_del':
-                kernel.addr_del(index, act[1])
-            elif act[0] == 'addr_add':
-                kernel.addr_add(index, act[1])
+            index = apply_bridge_action(kernel, name, index, act)
             done.append(' '.join(str(x) for x in act))
         if p['state'] == 'present' and any(a[0] == 'addr_del' for a in actions):
             # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
             # promote_secondaries is set), which can take a wanted address with it: put those back.
-            _link, now = _read(kernel, name)
+            _link, now = read_bridge(kernel, name)
             for a in want:
                 if a not in now:
                     act = ('addr_add', a)
@@ -123,7 +130,7 @@ def bridge(p, kernel, check_mode=False, diff=False):
                         % (name, ' '.join(str(x) for x in act), e, ', '.join(done) or 'nothing'),
                         actions=done, changed=bool(done))
     result['actions'] = done
-    link, addrs = _read(kernel, name)
+    link, addrs = read_bridge(kernel, name)
     result['bridge'] = _view(link, addrs)
     return result
 

@@ -28,6 +28,7 @@ import sys
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink
 from ansible_collections.hostgw.network.plugins.module_utils._bridge import OWNER_ALIAS, BridgeError, plan_bridge
 from ansible_collections.hostgw.network.plugins.module_utils._firewall import SubprocessRunner, converge
+from ansible_collections.hostgw.network.plugins.module_utils._node import apply_bridge_action, read_bridge
 from ansible_collections.hostgw.network.plugins.module_utils._sysctl import FORWARDING, sysctl_path
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     RouteError,
@@ -87,19 +88,11 @@ def replay_sysctls(sysctls, report):
 
 
 # ---- bridge --------------------------------------------------------------------------------------------------
-def _bridge_view(kernel, name):
-    link = next((x for x in kernel.links() if x['name'] == name), None)
-    addrs = []
-    if link is not None:
-        addrs = ['%s/%d' % (a.address, a.prefixlen) for a in kernel.addrs() if a.index == link['index']]
-    return link, addrs
-
-
 def replay_bridge(spec, kernel, report):
     """Create/complete the bridge; never delete a link or an address; a foreign link of that name is reported."""
     name = spec['name']
     try:
-        link, addrs = _bridge_view(kernel, name)
+        link, addrs = read_bridge(kernel, name)
     except OSError as e:
         report.fail('bridge %s: cannot read links and addresses: %s' % (name, e))
         return
@@ -121,16 +114,7 @@ def replay_bridge(spec, kernel, report):
             report.change(what)
             continue
         try:
-            if act[0] == 'create':
-                index = kernel.bridge_create(name)
-            elif act[0] == 'alias':
-                kernel.link_set(index, ifalias=act[1])
-            elif act[0] == 'mtu':
-                kernel.link_set(index, mtu=act[1])
-            elif act[0] == 'up':
-                kernel.link_set(index, state='up')
-            elif act[0] == 'addr_add':
-                kernel.addr_add(index, act[1])
+            index = apply_bridge_action(kernel, name, index, act)
         except OSError as e:
             report.fail('%s: %s' % (what, e))
             if act[0] == 'create':

@@ -119,7 +119,6 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disa
 
 from ansible_collections.hostgw.network.plugins.module_utils import _facts  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _firewall  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
@@ -131,10 +130,9 @@ def main():
         supports_check_mode=True,
     )
     try:
-        with _netlink.Kernel() as kernel:
-            host = _facts.read_host(kernel, module.params['networks'])
+        host = _facts.read_node(module.params['networks'])
     except (OSError, ValueError) as e:
-        module.fail_json(msg='cannot read the kernel through netlink: %s' % e)
+        module.fail_json(msg='cannot read the kernel: %s' % e)
     lease, lease_error = _facts.read_lease(module.params['state_dir'])
     host.update(
         pyroute2=_facts.pyroute2_version(), python=sys.executable,
