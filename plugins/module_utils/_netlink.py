@@ -214,7 +214,7 @@ class Kernel:
         except Exception as e:  # pyroute2's NetlinkError is not an OSError on every version
             code = getattr(e, 'code', None)
             if isinstance(code, int):
-                raise NetlinkError(code, str(e))
+                raise NetlinkError(code)
             raise
 
     # ---- the plain netlink socket ---------------------------------------------------------------

@@ -11,6 +11,7 @@ result (what was done before the failure), never exit the process.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 
@@ -92,6 +93,15 @@ def apply_bridge_action(kernel, name, index, act):
     return index
 
 
+def _code(e):
+    return getattr(e, 'code', None) or getattr(e, 'errno', None)
+
+
+# Another run (a second ansible-playbook, the boot restore, the repair timer) can make the same change between our
+# read and our write: the kernel then says EEXIST. The state is re-read and re-planned, a few times at most.
+RACE_RETRIES = 3
+
+
 def bridge(p, kernel, check_mode=False, diff=False):
     """What cni_bridge does; ``p``: its parameters. Raises ``NodeError`` (with the partial result) on failure."""
     name = validate_name(p['bridge'])
@@ -110,26 +120,35 @@ def bridge(p, kernel, check_mode=False, diff=False):
     if check_mode or not actions:
         result['bridge'] = _view(after_link, after_addrs)
         return result
-    index = link['index'] if link is not None else None
     done = []
-    try:
-        for act in actions:
-            index = apply_bridge_action(kernel, name, index, act)
-            done.append(' '.join(str(x) for x in act))
-        if p['state'] == 'present' and any(a[0] == 'addr_del' for a in actions):
-            # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
-            # promote_secondaries is set), which can take a wanted address with it: put those back.
-            _link, now = read_bridge(kernel, name)
-            for a in want:
-                if a not in now:
-                    act = ('addr_add', a)
-                    kernel.addr_add(index, a)
-                    done.append(' '.join(str(x) for x in act))
-    except OSError as e:
-        raise NodeError('bridge %s: failed at "%s": %s (done before it: %s); re-run to converge'
-                        % (name, ' '.join(str(x) for x in act), e, ', '.join(done) or 'nothing'),
-                        actions=done, changed=bool(done))
+    for attempt in range(RACE_RETRIES + 1):
+        index = link['index'] if link is not None else None
+        act = None
+        try:
+            for act in actions:
+                index = apply_bridge_action(kernel, name, index, act)
+                done.append(' '.join(str(x) for x in act))
+            if p['state'] == 'present' and any(a[0] == 'addr_del' for a in actions):
+                # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
+                # promote_secondaries is set), which can take a wanted address with it: put those back.
+                _link, now = read_bridge(kernel, name)
+                for a in want:
+                    if a not in now:
+                        act = ('addr_add', a)
+                        kernel.addr_add(index, a)
+                        done.append(' '.join(str(x) for x in act))
+            break
+        except OSError as e:
+            if _code(e) == errno.EEXIST and attempt < RACE_RETRIES:
+                # Made meanwhile by someone else (the bridge, an address): plan again from what is there now.
+                link, addrs = read_bridge(kernel, name)
+                actions = plan_bridge(link, addrs, want, p['mtu'], p['state'])
+                continue
+            raise NodeError('bridge %s: failed at "%s": %s (done before it: %s); re-run to converge'
+                            % (name, ' '.join(str(x) for x in act), e, ', '.join(done) or 'nothing'),
+                            actions=done, changed=bool(done))
     result['actions'] = done
+    result['changed'] = bool(done)
     link, addrs = read_bridge(kernel, name)
     result['bridge'] = _view(link, addrs)
     return result
@@ -163,9 +182,41 @@ def use_nexthops(mode, nexthops):
     raise RouteError(['nexthop_objects %r is not one of auto, true, false' % mode])
 
 
+_DONE_KEYS = ('added', 'replaced', 'removed', 'nexthops_added', 'nexthops_removed')
+
+
+def _carry(before, result):
+    """``result`` with the changes an earlier attempt made (``before``) in front of its own."""
+    if before is None:
+        return result
+    for key in _DONE_KEYS:
+        result[key] = before.get(key, []) + result.get(key, [])
+    result['changed'] = bool(before.get('changed') or result.get('changed'))
+    if 'diff' in before:
+        result['diff'] = before['diff']
+    return result
+
+
 def routes(p, kernel, check_mode=False, diff=False):
     """What hostgw_route does; ``p``: its parameters. Raises ``RouteError`` (bad input, unsafe change) or
-    ``NodeError`` (the kernel refused a change; the partial result says what was done)."""
+    ``NodeError`` (the kernel refused a change; the partial result says what was done).
+
+    When every refusal is EEXIST (another run made the same route or next hop meanwhile), the kernel is read and
+    the changes planned again, a few times at most; what each attempt made is reported."""
+    before = None
+    for attempt in range(RACE_RETRIES + 1):
+        try:
+            return _carry(before, _routes_once(p, kernel, check_mode, diff))
+        except NodeError as e:
+            failures = e.result.get('failures') or []
+            if attempt < RACE_RETRIES and failures and all(f['errno'] == errno.EEXIST for f in failures):
+                before = _carry(before, e.result)
+                continue
+            raise NodeError(e.msg, **_carry(before, e.result))
+    raise AssertionError('unreachable')  # pragma: no cover
+
+
+def _routes_once(p, kernel, check_mode, diff):
     proto = p['proto']
     links = kernel.links()
     names = dict((x['index'], x['name']) for x in links)

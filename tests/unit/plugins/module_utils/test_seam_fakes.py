@@ -140,6 +140,64 @@ def test_routes_refusal_raises_with_partial_result():
     assert 'failed to add 10.244.3.0/24' in e.value.msg
 
 
+class RacingKernel(FakeKernel):
+    """Another run makes the change first: the bridge (or a route) appears just before ours, and ours gets EEXIST."""
+
+    def __init__(self, race_bridge=False, race_routes=()):
+        super().__init__()
+        self.race_bridge, self.race_routes = race_bridge, set(race_routes)
+
+    def bridge_create(self, name):
+        if self.race_bridge:
+            self.race_bridge = False
+            FakeKernel.bridge_create(self, name)
+            self.calls.pop()
+            raise NetlinkError(17)
+        return FakeKernel.bridge_create(self, name)
+
+    def routes_apply(self, ops, oif=None, proto=None):
+        res = BatchResult()
+        for i, op in enumerate(ops):
+            r = op[1]
+            if op[0] == 'add' and r.dest in self.race_routes:
+                self.race_routes.discard(r.dest)
+                self.routes_.append(KRoute(r.family, r.dest, r.via, oif, proto, r.metric, 1))
+                res.failed.append((i, NetlinkError(17)))
+                continue
+            one = FakeKernel.routes_apply(self, [op], oif, proto)
+            res.done.extend(i for _ in one.done)
+            res.failed.extend((i, e) for _, e in one.failed)
+        return res
+
+
+def test_bridge_made_meanwhile_by_another_run_is_adopted():
+    k = RacingKernel(race_bridge=True)
+    res = _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=1450, state='present'), k)
+    assert 'create' not in res['actions'] and res['changed']
+    assert res['bridge'] == dict(name='cni0', mtu=1450, up=True, addresses=['10.244.1.1/24'])
+    link = next(x for x in k.links_ if x['name'] == 'cni0')
+    assert link['alias'] == OWNER_ALIAS and len([x for x in k.links_ if x['name'] == 'cni0']) == 1
+
+
+def test_bridge_eexist_on_a_foreign_link_still_fails():
+    class Foreign(FakeKernel):
+        def bridge_create(self, name):
+            self.links_.append(dict(index=9, name=name, kind='veth', mtu=1500, up=True, alias=None, master=None))
+            raise NetlinkError(17)
+    with pytest.raises(Exception) as e:
+        _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=None, state='present'), Foreign())
+    assert 'not a bridge' in str(e.value)
+
+
+def test_routes_made_meanwhile_by_another_run_converge():
+    k = RacingKernel(race_routes=['10.244.2.0/24'])
+    res = _node.routes(route_params(), k)
+    assert res['added'] == ['10.244.3.0/24 via 10.168.0.3 dev eth0 proto 244'] and res['changed']
+    owned = sorted(r.dest for r in k.routes_ if r.proto == 244)
+    assert owned == ['10.244.2.0/24', '10.244.3.0/24']
+    assert _node.routes(route_params(), k)['changed'] is False
+
+
 # ---- _restore ----------------------------------------------------------------------------------------------
 def state(k):
     br = _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=1450, state='present'), k)
