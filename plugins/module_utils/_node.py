@@ -11,9 +11,10 @@ result (what was done before the failure), never exit the process.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import gc
 import os
-import re
 
 from ansible_collections.hostgw.network.plugins.module_utils._bridge import (
     BridgeError,
@@ -40,8 +41,6 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (
 __metaclass__ = type  # pylint: disable=invalid-name
 
 __all__ = ['BridgeError', 'NodeError', 'RouteError', 'bridge', 'find_dev', 'routes']
-
-_IFINDEX = re.compile(r'\bdev if(\d+)\b')
 
 
 class NodeError(Exception):
@@ -182,6 +181,20 @@ def use_nexthops(mode, nexthops):
     raise RouteError(['nexthop_objects %r is not one of auto, true, false' % mode])
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """Pause Python's cyclic garbage collector: reading and planning 10,000 routes makes about 100,000 small objects
+    with no reference cycles (refcounting frees them), and the collector's passes over them (and over the module's
+    parsed arguments) were a third to a half of a no-op re-check at 10,000 routes (docs/benchmarks.md)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 _DONE_KEYS = ('added', 'replaced', 'removed', 'nexthops_added', 'nexthops_removed')
 
 
@@ -206,7 +219,9 @@ def routes(p, kernel, check_mode=False, diff=False):
     before = None
     for attempt in range(RACE_RETRIES + 1):
         try:
-            return _carry(before, _routes_once(p, kernel, check_mode, diff))
+            with _no_cyclic_gc():
+                once = _routes_once(p, kernel, check_mode, diff)
+            return _carry(before, once)
         except NodeError as e:
             failures = e.result.get('failures') or []
             if attempt < RACE_RETRIES and failures and all(f['errno'] == errno.EEXIST for f in failures):
@@ -248,12 +263,8 @@ def _routes_once(p, kernel, check_mode, diff):
             # The bridge's connected routes go away when cni_bridge re-addresses it, which check mode did not do.
             bridge_index = next((x['index'] for x in links if x['name'] == p['bridge']), None)
             seen = [r for r in existing if not (r.oif == bridge_index and r.proto == 2 and not r.via)]
-        try:
-            changes, nh_ids, nh_add, nh_delete = plan_routes(keep, seen, nexthops, dev_index, proto, use_nh, p['purge'])
-        except RouteError as e:
-            # diff_routes names links by index ('dev if3'): say which link that is.
-            raise RouteError([_IFINDEX.sub(lambda m: 'dev %s' % names.get(int(m.group(1)), m.group(0)[4:]), err)
-                              for err in e.errors])
+        changes, nh_ids, nh_add, nh_delete = plan_routes(keep, seen, nexthops, dev_index, proto, use_nh, p['purge'],
+                                                         names=names)
         result['unchanged'] = changes.unchanged
         uplink = [x for x in links if x['index'] == dev_index]
         if (changes.add or changes.replace or nh_add) and uplink and not uplink[0]['up']:

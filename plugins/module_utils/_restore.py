@@ -151,12 +151,12 @@ def replay_routes(spec, kernel, report):
     if spec.get('nexthop_objects') and nexthops is None:
         report.change('routes: this kernel has no next-hop objects: plain routes instead')
     conflicts = []
+    names = dict((x['index'], x['name']) for x in links)
     changes, nh_ids, nh_add, _none = plan_routes(wanted, existing, nexthops, dev_index, proto, use_nh, purge=False,
-                                                 conflicts=conflicts)
+                                                 conflicts=conflicts, names=names)
     for msg in conflicts:
         report.fail('route %s: left as it is' % msg)
     nh = nh_ids or {}
-    names = {dev_index: dev}
 
     def line(w):
         return route_line(w.family, w.dest, w.via, dev, proto, w.metric, nh.get(w.via))

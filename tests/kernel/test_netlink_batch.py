@@ -111,6 +111,52 @@ with _netlink.Kernel() as k:
     assert [r[2] for r in fast if r[1] == '10.200.8.0/24'] == ['10.168.0.2']          # with its gateway
 
 
+def test_nexthop_dump_decoder_matches_iproute2(interp, collections_path, ns):
+    """Many next-hop objects of mixed shapes, interleaved so that messages of one length carry different attributes
+    (the dump decoder learns whole-message layouts and must fall back whenever a message differs)."""
+    uplink(ns)
+    ns.ip('link', 'add', 'dummy1', 'type', 'bridge')
+    ns.ip('link', 'set', 'dummy1', 'up')
+    batch = []
+    for i in range(600):
+        kind = i % 6
+        nid = 1000 + i
+        if kind == 0:
+            batch.append('nexthop add id %d via 10.168.%d.%d dev eth0 proto 244' % (nid, 1 + i // 250, 2 + i % 250))
+        elif kind == 1:
+            batch.append('nexthop add id %d via fd00:168::%x dev eth0' % (nid, 2 + i))
+        elif kind == 2:
+            batch.append('nexthop add id %d blackhole proto %d' % (nid, 100 + i % 50))
+        elif kind == 3:
+            batch.append('nexthop add id %d dev dummy1' % nid)
+        elif kind == 4:
+            batch.append('nexthop add id %d group %d' % (nid, nid - 4))
+        else:
+            batch.append('nexthop add id %d via 10.168.%d.%d dev eth0' % (nid, 3 + i // 250, 2 + i % 250))
+    path = os.path.join('/tmp', '%s.nh.batch' % ns.name)
+    with open(path, 'w') as f:
+        f.write('\n'.join(batch) + '\n')
+    try:
+        ns.ip('-batch', path)
+    finally:
+        os.unlink(path)
+    res = in_ns(interp, collections_path, ns, '''
+with _netlink.Kernel() as k:
+    links = dict((x['index'], x['name']) for x in k.links())
+    print(json.dumps(dict(nh=[list(n) for n in k.nexthops()], links=links)))
+''')
+    names = dict((int(k), v) for k, v in res['links'].items())
+    ref = {}
+    for n in ns.ipj('nexthop', 'show'):
+        proto = n.get('protocol', 'unspec')
+        proto = {'unspec': 0, 'boot': 3, 'static': 4}.get(proto, proto)
+        ref[n['id']] = (n.get('gateway'), n.get('dev'), int(proto), bool('group' in n or 'blackhole' in n))
+    mine = dict((n[0], (n[2], names.get(n[3]) if n[3] else None, n[4], n[5])) for n in res['nh'])
+    assert len(mine) == 600
+    assert mine == ref
+    assert mine[1000] == ('10.168.1.2', 'eth0', 244, False) and mine[1004][3] is True and mine[1002][3] is True
+
+
 def test_apply_exact_outcome_across_chunks(interp, collections_path, ns):
     """40 additions in chunks of 7; #9 has an unreachable next hop: its chunk (7-13) is done except #9, the rest not sent."""
     uplink(ns)

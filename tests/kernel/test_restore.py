@@ -137,8 +137,8 @@ def test_foreign_route_on_a_wanted_destination_stays_and_is_reported(node_and_st
     assert p.returncode == 1, p.stdout
     failed = [x for x in p.stdout.splitlines() if 'FAILED' in x]
     assert len(failed) == 1, p.stdout
-    assert ('destination 192.168.2.0/24 is held by a route hostgw does not own (192.168.2.0/24 via 10.168.0.9'
-            in failed[0] and 'left as it is' in failed[0]), failed
+    assert ('destination 192.168.2.0/24 is held by a route hostgw does not own (192.168.2.0/24 via 10.168.0.9 dev eth0 '
+            'proto 4' in failed[0] and 'left as it is' in failed[0]), failed
     mine = [r for r in node.routes() if r['dst'] == '192.168.2.0/24']
     assert [(r.get('gateway'), r.get('protocol')) for r in mine] == [('10.168.0.9', 'static')]
     # Everything else came back all the same.

@@ -212,6 +212,7 @@ def test_replay_adds_only_and_reports_foreign_route():
     boot.routes_.append(KRoute(4, '10.244.2.0/24', '10.168.0.77', 2, 4, 0, 1))   # foreign, static
     rep = _restore.replay(doc, boot)
     assert len(rep.failures) == 1 and 'destination 10.244.2.0/24 is held by a route hostgw does not own' in rep.failures[0]
+    assert '(10.244.2.0/24 via 10.168.0.77 dev eth0 proto 4 metric 0)' in rep.failures[0]     # the link by name
     assert 'route add 10.244.3.0/24 via 10.168.0.3 dev eth0 proto 244' in rep.changes
     assert KRoute(4, '10.244.2.0/24', '10.168.0.77', 2, 4, 0, 1) in boot.routes_          # left as it is
     assert any(x['name'] == 'cni0' and x['alias'] == OWNER_ALIAS and x['up'] for x in boot.links_)
