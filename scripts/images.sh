@@ -29,8 +29,15 @@ mkdir -p "$CACHE"
 BASE_PKGS="systemd,systemd-sysv,dbus,openssh-server,sudo,python3,python3-pyroute2,iproute2,iputils-ping,procps"
 declare -A SUITE_PKGS=(
     [bookworm]="$BASE_PKGS,containernetworking-plugins,nftables,iptables"
-    [trixie]="$BASE_PKGS,nftables"
+    [trixie]="$BASE_PKGS,nftables,network-manager,udev"
 )
+# Debian 13 hosts often run NetworkManager: the trixie image carries it, so the NetworkManager drop-in is tested
+# where NetworkManager really runs (tests/hosts/test_networkmanager.py). NetworkManager manages only links udev
+# has initialized, so systemd-udevd runs there, with every udev rule masked but NetworkManager's and systemd's
+# tags (udevd then records the links it sees; no rule acts on the machine's devices, whose events a privileged
+# container also receives) and no systemd-udev-trigger (links from before the boot, like the podman uplink, stay
+# uninitialized, hence unmanaged: NetworkManager never touches the lab's SSH path).
+declare -A SUITE_NM=([trixie]=yes)
 # trixie's containernetworking-plugins package Depends: iptables. The trixie host must have no
 # iptables package, so the CNI plugin binaries are unpacked from trixie's own .deb into
 # /usr/lib/cni without installing the package (dpkg's database stays consistent).
@@ -179,7 +186,18 @@ EOF
     done
 
     # Units that have nothing to do in a container host.
-    for u in getty@tty1.service systemd-udevd.service systemd-udev-trigger.service \
+    local udevd=systemd-udevd.service f
+    if [[ -n ${SUITE_NM[$SUITE]:-} ]]; then
+        udevd=""
+        mkdir -p "$r/etc/udev/rules.d"
+        for f in "$r"/usr/lib/udev/rules.d/*.rules "$r"/lib/udev/rules.d/*.rules; do
+            case ${f##*/} in
+                *-nm-*.rules|99-systemd.rules) ;;     # NetworkManager's own (which links it leaves alone) and systemd's tags
+                *) [[ -e $f ]] && ln -sf /dev/null "$r/etc/udev/rules.d/${f##*/}" ;;
+            esac
+        done
+    fi
+    for u in getty@tty1.service $udevd systemd-udev-trigger.service systemd-udev-settle.service \
              systemd-modules-load.service systemd-remount-fs.service \
              systemd-firstboot.service sys-kernel-config.mount sys-kernel-debug.mount \
              sys-kernel-tracing.mount; do
@@ -205,11 +223,15 @@ smoke() {
         dpkg-query -W iptables >/dev/null 2>&1 && echo "iptables package installed" || echo "no iptables package"
         cat /usr/lib/cni/.hostgw-unpacked-from 2>/dev/null || true
         dpkg-query -W -f "\${Package}=\${Version}\n" systemd openssh-server nftables python3-pyroute2 | tr "\n" " "; echo
+        if command -v NetworkManager >/dev/null; then echo "NetworkManager $(NetworkManager --version)"; else echo "no NetworkManager"; fi
     ') || die "smoke test of $image failed: $out"
     grep -q "iptables ${SUITE_IPTABLES[$SUITE]}" <<<"$out" \
         || die "$image: want iptables ${SUITE_IPTABLES[$SUITE]}, got: $out"
     if [[ ${SUITE_IPTABLES[$SUITE]} == absent ]]; then
         grep -q "no iptables package" <<<"$out" || die "$image: the iptables package is installed: $out"
+    fi
+    if [[ -n ${SUITE_NM[$SUITE]:-} ]]; then
+        grep -q "^NetworkManager " <<<"$out" || die "$image: NetworkManager missing: $out"
     fi
     printf '%s\n' "$out" >"$CACHE/$SUITE.info"
     say "smoke ok: $(tr '\n' ' ' <<<"$out")"

@@ -136,11 +136,12 @@ def parse_wanted(entries, metric=None):
     wanted = []
     by_dest = {}
     m4 = DEFAULT_METRIC[4] if metric is None else None
+    fast_v4 = _fast_v4
     for i, entry in enumerate(entries or []):
         if m4 is not None and type(entry) is dict:  # pylint: disable=unidiomatic-typecheck
             dest_text = entry.get('dest')
             via_text = entry.get('via')
-            if _fast_v4(dest_text, via_text):
+            if fast_v4(dest_text, via_text):
                 prev = by_dest.get(dest_text)
                 if prev is None:
                     w = WRoute(4, dest_text, via_text, m4, entry.get('host'))
