@@ -220,7 +220,11 @@ smoke() {
         [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] || { echo "missing CNI plugins"; exit 1; }
         id hostgw >/dev/null
         if command -v iptables >/dev/null; then echo "iptables present"; else echo "iptables absent"; fi
-        dpkg-query -W iptables >/dev/null 2>&1 && echo "iptables package installed" || echo "no iptables package"
+        # (-W alone succeeds for a package dpkg merely knows of, as "not-installed": ask for the status)
+        case $(dpkg-query -W -f "\${Status}" iptables 2>/dev/null) in
+            *" installed") echo "iptables package installed" ;;
+            *) echo "no iptables package" ;;
+        esac
         cat /usr/lib/cni/.hostgw-unpacked-from 2>/dev/null || true
         dpkg-query -W -f "\${Package}=\${Version}\n" systemd openssh-server nftables python3-pyroute2 | tr "\n" " "; echo
         if command -v NetworkManager >/dev/null; then echo "NetworkManager $(NetworkManager --version)"; else echo "no NetworkManager"; fi

@@ -80,17 +80,21 @@ def test_networkmanager_restart_keeps_the_gateway_and_pods_talk(nm_hosts, hosts)
             assert peer.pod_ping('p1', ip) == {ip: True}, peer
 
 
-def test_without_the_dropin_networkmanager_takes_the_bridge_and_the_role_gives_it_back(nm_hosts, ansible):
+def test_without_the_dropin_networkmanager_takes_the_bridge_and_the_role_gives_it_back(nm_hosts, hosts, ansible):
     if not nm_hosts:
         pytest.skip('no NetworkManager on this lab (bookworm image)')
     host = nm_hosts[-1]
     before = host.bridge_addrs()
+    host.ensure_pod('p1')
+    ports_before = pod_veths(host)
     host.sh('rm', '-f', DROPIN)
     host.sh('systemctl', 'reload', 'NetworkManager')
     # The control: without the drop-in NetworkManager manages cni0 (the state in which it strips addresses).
     taken = wait_for(lambda: not device_state(host, 'cni0')[0].startswith('10 '), timeout=20, step=0.5)
     assert taken, 'NetworkManager did not take cni0 without the drop-in: this test proves nothing (%s)' % (
         device_state(host, 'cni0'),)
+    print('without the drop-in: cni0 %s, addresses %s, ports %s (before: %s, %s)' % (
+        device_state(host, 'cni0')[0], host.bridge_addrs(), pod_veths(host), before, ports_before))
     proc = ansible('playbooks/site.yml', '--limit', host.name)
     counts = recap(proc.stdout)
     assert counts[host.name]['failed'] == 0 and counts[host.name]['changed'] > 0, proc.stdout[-3000:]
@@ -99,3 +103,11 @@ def test_without_the_dropin_networkmanager_takes_the_bridge_and_the_role_gives_i
     assert back, device_state(host, 'cni0')
     assert device_state(host, 'cni0')[1].startswith(REASON_USER + ' ')
     assert host.bridge_addrs() == before
+    # What NetworkManager did to the pods' veths meanwhile is the CNI plugin's to repair (kubelet recreates such
+    # sandboxes): recreate the host's test pod as kubelet would, and the node is whole again for new pods.
+    host.sh('python3', '/usr/local/bin/cni_pod.py', 'del', 'p1')
+    ip = host.pod_add('p1')['p1']['ip4']
+    for peer in hosts:
+        if peer is not host:
+            assert peer.pod_ping('p1', ip) == {ip: True}, peer
+            assert host.pod_ping('p1', peer.ensure_pod('p1')) == {peer.ensure_pod('p1'): True}, peer
