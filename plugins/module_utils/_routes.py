@@ -369,10 +369,13 @@ def plan_nexthops(keep, nexthops, dev_index, proto):
 def unused_nexthops(nexthops, existing, changes, proto, keep_ids=()):
     """Owned next-hop objects no route uses once ``changes`` are made (deleting an object deletes its routes:
     one any route still uses, foreign or owned, is never deleted)."""
+    keep = set(keep_ids)
+    candidates = [n for n in nexthops if n.proto == proto and n.id not in keep]
+    if not candidates:
+        return []     # the common case (every owned object is wanted): no need to look at the routes
     gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace)
-    used = set(keep_ids)
-    used.update(r.nhid for r in existing if r.nhid and id(r) not in gone)
-    return [n for n in nexthops if n.proto == proto and n.id not in used]
+    used = set(r.nhid for r in existing if r.nhid and id(r) not in gone)
+    return [n for n in candidates if n.id not in used]
 
 
 def plan_routes(keep, existing, nexthops, dev_index, proto, use_nh, purge=True, conflicts=None, names=None):
