@@ -157,6 +157,11 @@ def run(sizes, forks, out_dir):
                                                                       r['rerun']['wall']))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        md = report(results, out_dir)   # after every size: an interrupted run keeps what it measured
+    return md
+
+
+def report(results, out_dir):
     data = dict(machine=machine(), results=results)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, 'scale.json'), 'w') as f:
