@@ -165,8 +165,8 @@ class RacingKernel(FakeKernel):
                 res.failed.append((i, NetlinkError(17)))
                 continue
             one = FakeKernel.routes_apply(self, [op], oif, proto)
-            res.done.extend(i for _ in one.done)
-            res.failed.extend((i, e) for _, e in one.failed)
+            res.done.extend(i for _done in one.done)
+            res.failed.extend((i, e) for _index, e in one.failed)
         return res
 
 
