@@ -42,6 +42,17 @@ def uplink(ns):
     ns.ip('addr', 'add', 'fd00:168::1/64', 'dev', 'eth0', 'nodad')
 
 
+def ip_batch(ns, lines):
+    """Run ``lines`` with ``ip -batch`` in ``ns``."""
+    path = os.path.join('/tmp', '%s.batch' % ns.name)
+    with open(path, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    try:
+        ns.ip('-batch', path)
+    finally:
+        os.unlink(path)
+
+
 def test_dump_decoder_matches_pyroute2(interp, collections_path, ns):
     uplink(ns)
     batch = []
@@ -68,13 +79,7 @@ def test_dump_decoder_matches_pyroute2(interp, collections_path, ns):
         'nexthop add id 78 via fd00:168::2 dev eth0',
         'route add fd00:244:8::/64 nhid 78 proto 244 metric 7',
     ]
-    path = os.path.join('/tmp', '%s.batch' % ns.name)
-    with open(path, 'w') as f:
-        f.write('\n'.join(batch) + '\n')
-    try:
-        ns.ip('-batch', path)
-    finally:
-        os.unlink(path)
+    ip_batch(ns, batch)
     res = in_ns(interp, collections_path, ns, '''
 from pyroute2 import IPRoute
 
@@ -133,13 +138,7 @@ def test_nexthop_dump_decoder_matches_iproute2(interp, collections_path, ns):
             batch.append('nexthop add id %d group %d' % (nid, nid - 4))
         else:
             batch.append('nexthop add id %d via 10.168.%d.%d dev eth0' % (nid, 3 + i // 250, 2 + i % 250))
-    path = os.path.join('/tmp', '%s.nh.batch' % ns.name)
-    with open(path, 'w') as f:
-        f.write('\n'.join(batch) + '\n')
-    try:
-        ns.ip('-batch', path)
-    finally:
-        os.unlink(path)
+    ip_batch(ns, batch)
     res = in_ns(interp, collections_path, ns, '''
 with _netlink.Kernel() as k:
     links = dict((x['index'], x['name']) for x in k.links())
