@@ -30,6 +30,8 @@ import time
 
 from common import REPO, collections_root, fmt_s, loadavg, log, machine, sh, table
 
+TASK_TIMES = False   # --task-times
+
 FLOOR = """---
 - name: Ansible's floor - six no-op module tasks per host, as many as site.yml runs per host
   hosts: hostgw_nodes
@@ -97,6 +99,10 @@ def playbook(lab, path, forks, out):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_FORKS=str(forks),
                ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
                ANSIBLE_HOME=os.path.join(lab.tmp, 'ansible-home'), ANSIBLE_LOCAL_TEMP=os.path.join(lab.tmp, 'ansible-tmp'))
+    if TASK_TIMES:
+        # Every task's wall time (bench/callback_plugins/bench_timer.py), to see where site.yml's time goes.
+        env.update(ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins'),
+                   ANSIBLE_CALLBACKS_ENABLED='bench_timer', HOSTGW_BENCH_TIMER_OUT=out + '.tasks.json')
     usage_file = out + '.rusage'
     # A small parent per run, so the max RSS is this run's (the ansible-playbook process and its forks).
     probe = ('import json, resource, subprocess, sys; p = subprocess.run(sys.argv[2:]); '
@@ -117,7 +123,12 @@ def playbook(lab, path, forks, out):
         raise RuntimeError('%s failed (rc %d), log %s:\n%s' % (path, p.returncode, out, stdout[-3000:]))
     recap = [x for x in stdout.splitlines() if ' ok=' in x and ' changed=' in x]
     changed = sum(int(x.split('changed=')[1].split()[0]) for x in recap)
-    return dict(wall=wall, changed=changed, hosts=len(recap), cpu=usage['cpu'], maxrss_mib=usage['maxrss'] / 1024.0)
+    res = dict(wall=wall, changed=changed, hosts=len(recap), cpu=usage['cpu'], maxrss_mib=usage['maxrss'] / 1024.0)
+    if TASK_TIMES and os.path.exists(out + '.tasks.json'):
+        with open(out + '.tasks.json') as f:
+            res['tasks'] = [(t['name'], round(t['seconds'], 2), sum(1 for h in t['hosts'].values() if h['status'] == 'skipped'))
+                            for t in json.load(f).get('tasks', [])]
+    return res
 
 
 def run(sizes, forks, out_dir):
@@ -143,7 +154,7 @@ def run(sizes, forks, out_dir):
                 r['lease_bytes'] = os.path.getsize(os.path.join(upper, 'lease.json'))
                 facts = subprocess.run(
                     [os.path.join(os.path.dirname(sys.executable), 'ansible'), '-i', lab.inventory, lab.hosts[0], '-o',
-                     '-m', 'hostgw.network.hostgw_facts', '-a', 'networks=10.64.0.0/10'],
+                     '-m', 'hostgw.network.hostgw_facts', '-a', 'networks=10.64.0.0/10 skip_proto=244'],
                     capture_output=True, text=True, check=False,
                     env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(),
                              ANSIBLE_HOME=os.path.join(tmp, 'ansible-home'), ANSIBLE_LOAD_CALLBACK_PLUGINS='1'))
@@ -217,8 +228,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     p.add_argument('--sizes', default='10,50,100,200')
     p.add_argument('--forks', type=int, default=5)
+    p.add_argument('--task-times', action='store_true', help="record every task's wall time (in scale.json)")
     p.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
     args = p.parse_args()
+    global TASK_TIMES  # pylint: disable=global-statement
+    TASK_TIMES = args.task_times
     if os.geteuid() != 0:
         sys.exit('bench/scale.py needs root: it creates network namespaces')
     print(run([int(x) for x in args.sizes.split(',')], args.forks, args.out))

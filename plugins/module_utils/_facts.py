@@ -27,8 +27,11 @@ def _overlaps(dest, networks):
     return net.prefixlen == 0 or any(net.version == n.version and net.overlaps(n) for n in networks)
 
 
-def read_host(kernel, networks=()):
-    """``hostgw_host`` without the interpreter/init facts: links, addresses, routes, default_ipv4/6."""
+def read_host(kernel, networks=(), skip_proto=None):
+    """``hostgw_host`` without the interpreter/init facts: links, addresses, routes, default_ipv4/6.
+
+    ``skip_proto``: leave out the routes of that protocol (hostgw's own: one per peer, which the controller never
+    checks; with them the fact would grow with the mesh)."""
     nets = []
     for n in networks or ():
         try:
@@ -50,7 +53,7 @@ def read_host(kernel, networks=()):
     for r in kernel.routes():
         if r.dest in ('0.0.0.0/0', '::/0') and r.oif is not None:
             defaults.setdefault(r.family, names.get(r.oif))
-        if nets and not _overlaps(r.dest, nets):
+        if (nets and not _overlaps(r.dest, nets)) or (skip_proto is not None and r.proto == skip_proto):
             continue
         routes.append(dict(family=r.family, dest=r.dest, via=r.via, dev=names.get(r.oif), proto=r.proto,
                            type=RTN_TYPES.get(r.rtype, str(r.rtype))))
@@ -63,10 +66,10 @@ def read_host(kernel, networks=()):
                 addresses=addresses, routes=routes, default_ipv4=default_ip[4], default_ipv6=default_ip[6])
 
 
-def read_node(networks=()):
+def read_node(networks=(), skip_proto=None):
     """``read_host`` through a kernel seam of its own (what hostgw_facts runs)."""
     with _netlink.Kernel() as kernel:
-        return read_host(kernel, networks)
+        return read_host(kernel, networks, skip_proto)
 
 
 def read_lease(state_dir):

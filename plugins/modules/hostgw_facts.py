@@ -39,6 +39,12 @@ options:
     type: list
     elements: str
     default: []
+  skip_proto:
+    description:
+      - Leave out of RV(ansible_facts.hostgw_host.routes) the routes with this route protocol, meant for hostgw's own
+        (the O(hostgw.network.hostgw_route#module:proto) of its routes, 244 by default). The controller never checks
+        them, and with them the fact grows with the mesh (one route per peer).
+    type: int
 seealso:
   - module: hostgw.network.hostgw_subnet
 '''
@@ -48,6 +54,7 @@ EXAMPLES = r'''
   hostgw.network.hostgw_facts:
     state_dir: /etc/hostgw
     networks: [10.244.0.0/16]
+    skip_proto: 244
 
 - name: Show the lease (empty when the node holds none)
   ansible.builtin.debug:
@@ -126,11 +133,12 @@ def main():
         argument_spec=dict(
             state_dir=dict(type='path', default='/etc/hostgw'),
             networks=dict(type='list', elements='str', default=[]),
+            skip_proto=dict(type='int'),
         ),
         supports_check_mode=True,
     )
     try:
-        host = _facts.read_node(module.params['networks'])
+        host = _facts.read_node(module.params['networks'], module.params['skip_proto'])
     except (OSError, ValueError) as e:
         module.fail_json(msg='cannot read the kernel: %s' % e)
     lease, lease_error = _facts.read_lease(module.params['state_dir'])

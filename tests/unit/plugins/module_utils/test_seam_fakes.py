@@ -289,6 +289,16 @@ def test_facts_drop_link_local_loopback_and_unrelated_routes():
     assert len(_facts.read_host(FakeKernel())['routes']) == 3
 
 
+def test_facts_leave_out_hostgws_own_routes():
+    """The fact must not grow with the mesh: hostgw's routes (one per peer) are left out with skip_proto."""
+    k = FakeKernel()
+    k.routes_ += [KRoute(4, '10.244.%d.0/24' % i, '10.168.0.%d' % i, 2, 244, 0, 1) for i in range(2, 50)]
+    k.routes_.append(KRoute(4, '10.244.99.0/24', '10.168.0.9', 2, 4, 0, 1))      # foreign: the controller checks it
+    host = _facts.read_host(k, ['10.244.0.0/16'], skip_proto=244)
+    assert [r['dest'] for r in host['routes']] == ['0.0.0.0/0', '10.244.99.0/24']
+    assert len(_facts.read_host(k, ['10.244.0.0/16'])['routes']) == 50
+
+
 # ---- _boot and _files --------------------------------------------------------------------------------------
 def test_boot_install_files_and_validation():
     items, command, units = _boot.install_files('/etc/hostgw', {'name': 'cni0', 'addresses': []}, None, None,
