@@ -126,8 +126,9 @@ def _fast_v4(dest_text, via_text):
     except (OSError, ValueError):
         return False
     mask = (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
-    return not (net & ~mask & 0xFFFFFFFF or via == 0 or via >> 28 == 14 or via >> 24 == 127 or via == 0xFFFFFFFF
-                or via & mask == net)
+    host_bits = net & ~mask & 0xFFFFFFFF                                   # dest not a network address
+    bad_via = via in (0, 0xFFFFFFFF) or via >> 28 == 14 or via >> 24 == 127  # unspecified, broadcast, multicast, loopback
+    return not (host_bits or bad_via or via & mask == net)                 # ... or via inside its own dest
 
 
 def parse_wanted(entries, metric=None):
