@@ -298,19 +298,8 @@ step_matrix() {
 }
 
 # ---------------------------------------------------------------- host image
-debian_mirror() {
-    local f uri=""
-    f=/etc/apt/sources.list.d/debian.sources
-    if [[ -f $f ]]; then
-        # First URIs line of a stanza that is not the security archive.
-        uri=$(awk '/^[[:space:]]*URIs:/ {for (i = 2; i <= NF; i++) if ($i !~ /security/) {print $i; exit}}' "$f")
-    fi
-    if [[ -z $uri && -f /etc/apt/sources.list ]]; then
-        uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
-              /etc/apt/sources.list)
-    fi
-    printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source=scripts/debian-mirror.sh
+source "$REPO/scripts/debian-mirror.sh"
 
 ROOTFS_TMP=""
 cleanup_rootfs() {

@@ -53,18 +53,8 @@ now() { date +%s; }
 command -v debootstrap >/dev/null || die "debootstrap missing: run scripts/bootstrap.sh"
 command -v podman >/dev/null || die "podman missing: run scripts/bootstrap.sh"
 
-debian_mirror() {
-    local f uri=""
-    f=/etc/apt/sources.list.d/debian.sources
-    if [[ -f $f ]]; then
-        uri=$(awk '/^[[:space:]]*URIs:/ {for (i = 2; i <= NF; i++) if ($i !~ /security/) {print $i; exit}}' "$f")
-    fi
-    if [[ -z $uri && -f /etc/apt/sources.list ]]; then
-        uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' \
-              /etc/apt/sources.list)
-    fi
-    printf '%s\n' "${uri:-http://deb.debian.org/debian}"
-}
+# shellcheck source=scripts/debian-mirror.sh
+source "$REPO/scripts/debian-mirror.sh"
 
 # The recipe of stage 2: this file's configure() and smoke() (any edit of this script rebuilds).
 recipe_hash() { sha256sum "${BASH_SOURCE[0]}" | cut -c1-16; }

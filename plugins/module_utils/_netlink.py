@@ -154,7 +154,10 @@ class _Layouts(object):
         self.by_len = {}
 
     def learn(self, length, attrs):
-        """``attrs``: ``(alen, raw type)`` of each attribute of a ``length``-byte message, in order."""
+        """``attrs``: ``(alen, raw type)`` of each attribute of a ``length``-byte message, in order. The first
+        layout of a length is kept: messages of that length with other attributes stay on the slow path."""
+        if length in self.by_len:
+            return
         fmt, size = [self.head], struct.calcsize(self.head)
         positions = dict.fromkeys(self.wanted)
         for k, (alen, atype) in enumerate(attrs):

@@ -217,7 +217,8 @@ def routes(p, kernel, check_mode=False, diff=False):
     When every refusal is EEXIST (another run made the same route or next hop meanwhile), the kernel is read and
     the changes planned again, a few times at most; what each attempt made is reported."""
     before = None
-    for attempt in range(RACE_RETRIES + 1):
+    attempt = 0
+    while True:
         try:
             with _no_cyclic_gc():
                 once = _routes_once(p, kernel, check_mode, diff)
@@ -226,9 +227,9 @@ def routes(p, kernel, check_mode=False, diff=False):
             failures = e.result.get('failures') or []
             if attempt < RACE_RETRIES and failures and all(f['errno'] == errno.EEXIST for f in failures):
                 before = _carry(before, e.result)
+                attempt += 1
                 continue
             raise NodeError(e.msg, **_carry(before, e.result))
-    raise AssertionError('unreachable')  # pragma: no cover
 
 
 def _routes_once(p, kernel, check_mode, diff):
@@ -327,10 +328,7 @@ def _routes_once(p, kernel, check_mode, diff):
 
 def _failure(done, action, items, line, batch):
     """The failed result: what was done (added/replaced/removed), every refused change with its errno, the message."""
-    def code(e):
-        return getattr(e, 'code', None) or getattr(e, 'errno', None)
-
-    failures = [dict(change='%s %s' % (action, line(items[i])), errno=code(e), error=os.strerror(code(e) or 0))
+    failures = [dict(change='%s %s' % (action, line(items[i])), errno=_code(e), error=os.strerror(_code(e) or 0))
                 for i, e in batch.failed]
     failures.extend(dict(change='%s %s' % (action, line(items[i])), errno=None,
                          error='no acknowledgement from the kernel (%s): it may or may not have been made' % batch.error)
