@@ -40,8 +40,8 @@ def host_names(k):
 
 
 def lab_vars(k):
-    return dict(hostgw_lab_networks=[dict(name=NETWORK, subnet=SUBNET)],
-                hostgw_lab_hosts=[dict(name=h, networks=[dict(name=NETWORK, ip='10.173.0.%d' % i)])
+    return dict(lab_networks=[dict(name=NETWORK, subnet=SUBNET)],
+                lab_hosts=[dict(name=h, networks=[dict(name=NETWORK, ip='10.173.0.%d' % i)])
                                   for i, h in enumerate(host_names(k), 1)])
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hostgw.network.plugins.module_utils._inputs import preflight_inputs
-from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_mesh, check_settings, check_variable_names
+from ansible_collections.hostgw.network.plugins.module_utils._inputs import host_settings, preflight_inputs
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import path_error
+from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -24,6 +25,9 @@ ARGUMENT_SPEC = dict(
     known_vars=dict(type='list', elements='str', default=[]),
     mtu=dict(type='int', default=0),
     cni_conf_name=dict(type='str'),
+    state_dir=dict(type='str'),
+    cni_conf_dir=dict(type='str'),
+    host_settings=dict(type='bool', default=True),
     facts=dict(type='bool', default=True),
 )
 
@@ -51,12 +55,24 @@ class ActionModule(ActionBase):
         errors.extend(more)
         errors.extend(check_settings(args['bridge'], args['mtu'], args['proto'], args['cni_conf_name'],
                                      task_vars.get('inventory_hostname')))
+        for var in ('state_dir', 'cni_conf_dir'):
+            if args[var] is not None:
+                problem = path_error(args[var], 'hostgw_' + var, task_vars.get('inventory_hostname'))
+                if problem:
+                    errors.append(problem)
+        bridge = args['bridge']
+        if args['host_settings'] and facts:
+            # Each host's own bridge, uplink, MTU, file names and directories, before any host is changed.
+            settings, more = host_settings(sorted(facts), task_vars.get('hostvars') or {})
+            errors.extend(more)
+            more, bridge = check_host_settings(settings, dict(hostgw_bridge=args['bridge'], hostgw_mtu=args['mtu']))
+            errors.extend(more)
         for warning in warnings:
             self._display.warning(warning)
         hosts = {}
         if facts:
             try:
-                hosts = check_mesh(plan, facts, args['bridge'], ifaces, args['proto'], args['uplink_var'])
+                hosts = check_mesh(plan, facts, bridge, ifaces, args['proto'], args['uplink_var'])
             except PreflightError as e:
                 errors.extend(e.errors)
         if errors:

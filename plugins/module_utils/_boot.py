@@ -13,6 +13,7 @@ import os
 import re
 
 from ansible_collections.hostgw.network.plugins.module_utils import _restore
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import SAFE_PATH
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -21,8 +22,6 @@ RESTORE_UNIT = 'hostgw-restore.service'
 REPAIR_UNIT = 'hostgw-repair.service'
 REPAIR_TIMER = 'hostgw-repair.timer'
 BEFORE = 'kubelet.service containerd.service crio.service docker.service'
-#: Characters allowed in paths written into unit files and command lines (no quoting needed anywhere).
-_SAFE_PATH = re.compile(r'/[A-Za-z0-9_./+-]*\Z')
 _TIMESPAN = re.compile(r'([0-9]+ ?(us|ms|s|sec|seconds?|m|min|minutes?|h|hr|hours?|d|days?) ?)+\Z')
 
 STUB = '''#!/usr/bin/env python3
@@ -43,7 +42,7 @@ class BootError(Exception):
 
 
 def _safe_path(value, what):
-    if not isinstance(value, str) or not _SAFE_PATH.match(value) or '/../' in value + '/':
+    if not isinstance(value, str) or not SAFE_PATH.match(value) or '/../' in value + '/':
         raise BootError('%s %r must be an absolute path of letters, digits and _ . / + - only '
                         '(it is written into a systemd unit)' % (what, value))
     return value.rstrip('/') or '/'

@@ -384,3 +384,27 @@ def preflight_inputs(plan, hostvars, play_hosts, facts_var=HOST_FACTS, uplink_va
     elif not facts:
         errors.append('none of the %d hosts of the plan is in this run: nothing to check' % len(hosts))
     return facts, ifaces, names, errors
+
+
+#: The role's variables that name a link, a file or a setting on the host and may be set per host in inventory:
+#: pre-flight checks each host's own value (a bad one would otherwise fail on that host after others changed it).
+PER_HOST_SETTINGS = ('hostgw_bridge', 'hostgw_iface', 'hostgw_mtu', 'hostgw_cni_conf_name', 'hostgw_cni_conf_dir',
+                     'hostgw_state_dir')
+
+
+def host_settings(hosts, hostvars, names=PER_HOST_SETTINGS):
+    """``({host: {variable: value}}, errors)``: the variables of ``names`` that ``hostvars`` sets for each host of
+    ``hosts`` (inventory, host or group variables), each templated once; unset ones are left out."""
+    errors = []
+    out = {}
+    for name in hosts:
+        if name not in hostvars:
+            continue
+        view = HostView(name, hostvars[name], errors)
+        found = {}
+        for var in names:
+            value = view.get(var)
+            if value is not MISSING:
+                found[var] = value
+        out[name] = found
+    return out, errors

@@ -29,6 +29,8 @@ MTU_MIN, MTU_MAX = 68, 65535
 IFNAME = re.compile(r'[A-Za-z0-9_.-]{1,15}\Z')
 #: The CNI configuration file name: a plain file name, never a path.
 CONF_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]{0,200}\.(conflist|conf|json)\Z')
+#: Directories and programs hostgw writes or names in systemd units: absolute, no quoting needed anywhere.
+SAFE_PATH = re.compile(r'/[A-Za-z0-9_./+-]*\Z')
 
 
 def _who(host):
@@ -62,6 +64,14 @@ def conf_name_error(value, what='hostgw_cni_conf_name', host=None):
     """Why ``value`` is not a plain CNI configuration file name, or None."""
     if not isinstance(value, str) or not CONF_NAME.match(value):
         return '%s%s %r must be a plain file name ending in .conflist, .conf or .json' % (_who(host), what, value)
+    return None
+
+
+def path_error(value, what, host=None):
+    """Why ``value`` is not an absolute path hostgw can write to and name in a systemd unit, or None."""
+    if not isinstance(value, str) or not SAFE_PATH.match(value) or '/../' in value + '/':
+        return ('%s%s %r must be an absolute path of letters, digits and _ . / + - only (no .. component)'
+                % (_who(host), what, value))
     return None
 
 

@@ -117,6 +117,8 @@ class Pool:
             raise PlanError(errors)
         self.network = net
         maxbits = net.max_prefixlen
+        sfx = '6' if version == 6 else ''   # the option names: subnet_len6, subnet_min6 and subnet_max6 for IPv6
+        what = 'subnet_len%s (the role\'s hostgw_subnet_len%s)' % (sfx, sfx)
         if _is_empty(subnet_len):
             subnet_len = None
         if subnet_len is None:
@@ -129,21 +131,20 @@ class Pool:
         try:
             subnet_len = int(subnet_len)
         except (TypeError, ValueError):
-            raise PlanError(['%s subnet length %r is not an integer' % (label, subnet_len)])
+            raise PlanError(['%s: %s %r is not an integer' % (label, what, subnet_len)])
         limit = 30 if version == 4 else 126
         if subnet_len > limit:
-            raise PlanError(['%s subnet length /%d is too long: it must be at most /%d (a gateway and pods need room)'
-                             % (label, subnet_len, limit)])
+            raise PlanError(['%s: %s %d is too long: it must be at most %d (a gateway and pods need room)'
+                             % (label, what, subnet_len, limit)])
         if subnet_len < net.prefixlen + 2:
-            raise PlanError(['%s %s cannot hold at least four /%d subnets: use a longer subnet length or a larger network'
-                             % (label, net, subnet_len)])
+            raise PlanError(['%s: %s %d leaves %s %s fewer than four subnets: use a subnet length of at least %d '
+                             'or a larger network' % (label, what, subnet_len, label, net, net.prefixlen + 2)])
         self.subnet_len = subnet_len
         self.shift = maxbits - subnet_len
         self.base = int(net.network_address)
         self.count = 1 << (subnet_len - net.prefixlen)
         self.end = self.base + (self.count << self.shift)   # first address after the network
         self._plen_text = str(subnet_len)
-        sfx = '6' if version == 6 else ''   # the option names: subnet_min6 and subnet_max6 for IPv6
         self.min_idx = 1 if _is_empty(subnet_min) else self._bound(subnet_min, 'subnet_min' + sfx, errors)
         self.max_idx = self.count - 1 if _is_empty(subnet_max) else self._bound(subnet_max, 'subnet_max' + sfx, errors)
         if errors:

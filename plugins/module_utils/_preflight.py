@@ -20,7 +20,7 @@ import difflib
 import ipaddress
 
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import (
-    OnLink, conf_name_error, find_uplink, ifname_error, mtu_error, onlink_networks, proto_error)
+    OnLink, conf_name_error, find_uplink, ifname_error, mtu_error, onlink_networks, path_error, proto_error)
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -89,8 +89,10 @@ def _check_onlink(name, host, onlink, uplink, index, errors):
 
 def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244, uplink_var='hostgw_iface'):
     """Return ``{host: {uplink, mtu}}`` (from the plan) for the hosts that reported facts; raise ``PreflightError``
-    listing every problem. ``iface_by_host``: ``uplink_var`` per host, only needed to explain a missing uplink."""
+    listing every problem. ``iface_by_host``: ``uplink_var`` per host, only needed to explain a missing uplink.
+    ``bridge``: the bridge name, or ``{host: name}`` where hosts have their own (a host not in it: ``None`` skips)."""
     iface_by_host = iface_by_host or {}
+    bridges = bridge if isinstance(bridge, dict) else None
     errors = []
     out = {}
     nets = [ipaddress.ip_network(plan['network'])]
@@ -103,6 +105,8 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244, uplin
         host = hosts.get(name)
         if host is None or not facts:
             continue
+        if bridges is not None:
+            bridge = bridges.get(name)
         links = dict((link.get('name'), link) for link in facts.get('links') or [])
         addrs = facts.get('addresses') or []
         uplink, mtu = host.get('uplink'), host.get('mtu')
@@ -169,6 +173,40 @@ def check_variable_names(vars_by_host, known, prefix='hostgw_'):
             else:
                 warnings.append('host %s: %s is not a hostgw variable; ignored' % (host, name))
     return errors, warnings
+
+
+def _as_int(value):
+    """An integer written as text in inventory (``"1500"``) as an int; anything else as it is (then refused)."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def check_host_settings(settings, defaults):
+    """Every host's own value of the per-host settings (``_inputs.host_settings``), else the run's ``defaults``
+    (``{variable: value}``), checked as the node modules would check them. Returns ``(errors, bridges)``:
+    the problems, each naming host, variable and value, and ``{host: bridge name}`` for ``check_mesh``."""
+    errors = []
+    bridges = {}
+    for host in sorted(settings):
+        own = settings[host]
+        if not own:
+            bridges[host] = defaults.get('hostgw_bridge')
+            continue
+        bridge = own.get('hostgw_bridge', defaults.get('hostgw_bridge'))
+        mtu = _as_int(own.get('hostgw_mtu', defaults.get('hostgw_mtu', 0)))
+        problems = [ifname_error(bridge, 'hostgw_bridge', host) if 'hostgw_bridge' in own else None,
+                    mtu_error(mtu, 'hostgw_mtu', host) if 'hostgw_mtu' in own else None]
+        if 'hostgw_iface' in own and not (isinstance(own['hostgw_iface'], str) and not own['hostgw_iface'].strip()):
+            problems.append(ifname_error(own['hostgw_iface'], 'hostgw_iface', host, 'uplink'))
+        if 'hostgw_cni_conf_name' in own:
+            problems.append(conf_name_error(own['hostgw_cni_conf_name'], 'hostgw_cni_conf_name', host))
+        for var in ('hostgw_state_dir', 'hostgw_cni_conf_dir'):
+            if var in own:
+                problems.append(path_error(own[var], var, host))
+        errors.extend(p for p in problems if p)
+        bridges[host] = bridge if not problems[0] else None
+    return errors, bridges
 
 
 def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None, host=None):

@@ -88,6 +88,21 @@ options:
   cni_conf_name:
     description: File name of the CNI conflist; checked to be a plain file name ending in C(.conflist), C(.conf) or C(.json).
     type: str
+  state_dir:
+    description: The directory of hostgw's state on the nodes; checked to be an absolute path of safe characters.
+    type: str
+  cni_conf_dir:
+    description: The directory of the CNI conflist on the nodes; checked like O(state_dir).
+    type: str
+  host_settings:
+    description:
+      - Whether to check, for every host of the run, its own value of the role's per-host variables C(hostgw_bridge),
+        C(hostgw_iface), C(hostgw_mtu), C(hostgw_cni_conf_name), C(hostgw_cni_conf_dir) and C(hostgw_state_dir) where
+        the inventory sets them (host or group variables), naming host, variable and value. A bad per-host value would
+        otherwise be refused on that host only after other modules had changed it. The bridge checks of the mesh use
+        each host's own bridge name.
+    type: bool
+    default: true
   known_vars:
     description:
       - The variable names a user may set (the role passes its C(argument_specs) options). A host variable starting

@@ -483,8 +483,8 @@ class Lab:
     def _vars_file(self):
         path = os.path.join(self.workdir, 'lab-vars.json')
         with open(path, 'w') as f:
-            json.dump({'hostgw_lab_networks': [NET_A, NET_B],
-                       'hostgw_lab_hosts': [{'name': h, 'networks': [{'name': n, 'ip': ip}]} for h, (n, ip) in sorted(HOSTS.items())]},
+            json.dump({'lab_networks': [NET_A, NET_B],
+                       'lab_hosts': [{'name': h, 'networks': [{'name': n, 'ip': ip}]} for h, (n, ip) in sorted(HOSTS.items())]},
                       f)
         return path
 

@@ -100,3 +100,38 @@ def test_facts_false_returns_the_hosts_in_the_result_only():
     result = run({'plan': PLAN, 'facts': False}, facts_hostvars())
     assert 'ansible_facts' not in result
     assert result['hosts'] == {'a': {'uplink': 'eth0', 'mtu': 1450}, 'b': {'uplink': 'eth0', 'mtu': 1450}}
+
+
+def test_every_hosts_own_bridge_iface_and_paths_are_checked_before_any_host_is_touched():
+    hv = facts_hostvars()
+    hv['b'].update(hostgw_bridge='cni0\nx', hostgw_iface='eth0;x', hostgw_mtu='9x', hostgw_state_dir='etc/hostgw',
+                   hostgw_cni_conf_dir='/etc/cni/../x', hostgw_cni_conf_name='../10.conflist')
+    with pytest.raises(AnsibleActionFail) as e:
+        run({'plan': PLAN}, hv)
+    assert e.value.result['errors'] == [
+        "host b: hostgw_bridge: bridge name 'cni0\\nx' is not a valid interface name (1-15 characters of letters, digits, _ . -)",
+        "host b: hostgw_mtu '9x' is out of range: 0 (the uplink's MTU) or 68-65535",
+        "host b: hostgw_iface: uplink name 'eth0;x' is not a valid interface name (1-15 characters of letters, digits, _ . -)",
+        "host b: hostgw_cni_conf_name '../10.conflist' must be a plain file name ending in .conflist, .conf or .json",
+        "host b: hostgw_state_dir 'etc/hostgw' must be an absolute path of letters, digits and _ . / + - only (no .. component)",
+        "host b: hostgw_cni_conf_dir '/etc/cni/../x' must be an absolute path of letters, digits and _ . / + - only "
+        "(no .. component)"]
+
+
+def test_a_hosts_own_bridge_name_is_the_one_checked_against_its_links():
+    hv = facts_hostvars()
+    hv['b']['hostgw_bridge'] = 'eth0'     # b's uplink: only b is wrong, and a's cni0 is fine
+    hv['b']['hostgw_mtu'] = '1400'        # an integer written as text is fine
+    with pytest.raises(AnsibleActionFail) as e:
+        run({'plan': PLAN}, hv)
+    assert e.value.result['errors'] == ['host b: the bridge name eth0 is the uplink; choose another hostgw_bridge',
+                                        'host b: a veth link named eth0 exists; hostgw needs that name for its bridge '
+                                        '(set hostgw_bridge)']
+    assert run({'plan': PLAN, 'host_settings': False}, hv)['msg'] == 'pre-flight passed for 2 hosts'
+
+
+def test_the_runs_state_and_cni_directories_are_checked():
+    with pytest.raises(AnsibleActionFail) as e:
+        run({'plan': PLAN, 'state_dir': '/etc/host gw', 'cni_conf_dir': '/etc/cni/net.d'}, facts_hostvars())
+    assert e.value.result['errors'] == [
+        "host a: hostgw_state_dir '/etc/host gw' must be an absolute path of letters, digits and _ . / + - only (no .. component)"]

@@ -133,12 +133,13 @@ def test_network_smaller_than_a_28_is_refused():
 
 def test_subnet_len_longer_than_30_is_refused():
     assert errors_of([node('a', 1)], NET, subnet_len=31) == [
-        'network subnet length /31 is too long: it must be at most /30 (a gateway and pods need room)']
+        "network: subnet_len (the role's hostgw_subnet_len) 31 is too long: it must be at most 30 (a gateway and pods need room)"]
 
 
 def test_network_must_hold_four_subnets():
     assert errors_of([node('a', 1)], NET, subnet_len=17) == [
-        'network 10.244.0.0/16 cannot hold at least four /17 subnets: use a longer subnet length or a larger network']
+        "network: subnet_len (the role's hostgw_subnet_len) 17 leaves network 10.244.0.0/16"
+            " fewer than four subnets: use a subnet length of at least 18 or a larger network"]
     # exactly four is fine: min is the second, max the last
     plan = plan_mesh([node('a', 1)], NET, subnet_len=18)
     assert (plan['subnet_min'], plan['subnet_max']) == ('10.244.64.0/18', '10.244.192.0/18')
@@ -146,7 +147,7 @@ def test_network_must_hold_four_subnets():
 
 def test_subnet_len_not_an_integer():
     assert errors_of([node('a', 1)], NET, subnet_len='24; reboot') == [
-        "network subnet length '24; reboot' is not an integer"]
+        "network: subnet_len (the role's hostgw_subnet_len) '24; reboot' is not an integer"]
 
 
 def test_explicit_subnet_len_as_string_and_empty_string_is_default():
@@ -567,9 +568,9 @@ def test_ipv6_subnet_len_and_bounds():
 
 @pytest.mark.parametrize('kw, message', [
     ({'network6': '10.245.0.0/16'}, 'network6 10.245.0.0/16 is IPv4, expected IPv6'),
-    ({'network6': 'fd00::/64'}, 'network6 fd00::/64 cannot hold at least four /64 subnets: '
-                                'use a longer subnet length or a larger network'),
-    ({'network6': NET6, 'subnet_len6': 127}, 'network6 subnet length /127 is too long: it must be at most /126 '
+    ({'network6': 'fd00::/64'}, "network6: subnet_len6 (the role's hostgw_subnet_len6) 64 leaves network6 fd00::/64"
+        " fewer than four subnets: use a subnet length of at least 66 or a larger network"),
+    ({'network6': NET6, 'subnet_len6': 127}, "network6: subnet_len6 (the role's hostgw_subnet_len6) 127 is too long: it must be at most 126 "
                                              '(a gateway and pods need room)'),
     ({'network6': NET6, 'subnet_min6': '10.244.1.0'}, 'network6: subnet_min6 10.244.1.0 is outside fd00:10:244::/56'),
     ({'network6': 'fd00:10:244::1/56'}, 'network6 fd00:10:244::1/56 has host bits set (did you mean fd00:10:244::/56?)'),
