@@ -9,7 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hostgw.network.plugins.module_utils._inputs import host_settings, preflight_inputs
+from ansible_collections.hostgw.network.plugins.module_utils._inputs import host_settings, preflight_inputs, run_hosts
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import path_error
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names
 
@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
         for old in getattr(validation, '_deprecations', None) or []:    # iface_var: say so, as a module would
             self._display.deprecated(old['msg'], version=old.get('version'), collection_name=old.get('collection_name'))
         plan = args['plan']
-        play_hosts = task_vars.get('ansible_play_hosts', task_vars.get('ansible_play_hosts_all')) or []
+        play_hosts = run_hosts(task_vars) or []
         facts, ifaces, names, errors = preflight_inputs(plan, task_vars.get('hostvars') or {}, play_hosts, args['facts_var'],
                                                         args['uplink_var'], bool(args['known_vars']))
         more, warnings = check_variable_names(names, list(args['known_vars']) + list(OWN_FACTS))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hostgw.network.plugins.module_utils._inputs import plan_inventory
+from ansible_collections.hostgw.network.plugins.module_utils._inputs import plan_inventory, run_hosts
 from ansible_collections.hostgw.network.plugins.module_utils._lease import DEFAULT_PEERS
 from ansible_collections.hostgw.network.plugins.module_utils._plan import PlanError
 
@@ -31,6 +31,7 @@ ARGUMENT_SPEC = dict(
     group=dict(type='str', default='hostgw_nodes'),
     lease_var=dict(type='str', default='hostgw_lease'),
     lease_peers=dict(type='int', default=DEFAULT_PEERS),
+    members_var=dict(type='str', default='hostgw_members'),
     unknown_leases=dict(type='str', choices=['fail', 'new'], default='fail'),
     facts_var=dict(type='str', default='hostgw_host'),
     uplink_var=dict(type='str', default='hostgw_iface'),
@@ -54,7 +55,7 @@ class ActionModule(ActionBase):
         if not hosts:
             raise AnsibleActionFail('inventory group %r has no hosts: hostgw plans the mesh from the hosts of this group '
                                     '(set group, or put the nodes in %s)' % (group, group))
-        play_hosts = task_vars.get('ansible_play_hosts', task_vars.get('ansible_play_hosts_all', hosts))
+        play_hosts = run_hosts(task_vars, hosts)
         try:
             plan = plan_inventory(group, hosts, task_vars.get('hostvars') or {}, play_hosts, args)
         except PlanError as e:

@@ -13,6 +13,7 @@ import json
 import os
 
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink
+from ansible_collections.hostgw.network.plugins.module_utils._lease import MEMBERS_FILE, table_rows
 from ansible_collections.hostgw.network.plugins.module_utils._routes import IFA_F_UNSTABLE, is_link_local
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -74,7 +75,18 @@ def read_node(networks=(), skip_proto=None):
 
 def read_lease(state_dir):
     """``(lease dict, None)``, ``({}, None)`` without a lease file, ``(None, why)`` when it cannot be read."""
-    path = os.path.join(state_dir, 'lease.json')
+    return _read_json(os.path.join(state_dir, 'lease.json'))
+
+
+def read_members(state_dir):
+    """The member table (``_lease.members_table``) like ``read_lease``: ``({}, None)`` without one."""
+    data, why = _read_json(os.path.join(state_dir, MEMBERS_FILE))
+    if data and table_rows(data) is None:
+        return None, '%s has no members' % os.path.join(state_dir, MEMBERS_FILE)
+    return data, why
+
+
+def _read_json(path):
     if not os.path.exists(path):
         return {}, None
     try:

@@ -21,13 +21,25 @@ from __future__ import annotations
 
 import ipaddress
 
-from ansible_collections.hostgw.network.plugins.module_utils._lease import DEFAULT_PEERS, MAX_PEERS, build_leases, gather_records
+from ansible_collections.hostgw.network.plugins.module_utils._lease import (
+    DEFAULT_PEERS, MAX_PEERS, build_leases, gather_records, table_rows)
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import find_uplink
-from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, Pool, plan_mesh, summarize
+from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, Pool, name_list, plan_mesh, summarize
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
 MISSING = object()
+#: The facts of hostgw_facts (a node's links, addresses, routes, ...), refreshed by every run.
+HOST_FACTS = 'hostgw_host'
+
+
+def run_hosts(task_vars, default=None):
+    """The hosts this run is converging now: the current batch (``ansible_play_batch``: with ``serial`` only the
+    batch's hosts have been read), else ``ansible_play_hosts``, else ``ansible_play_hosts_all``, else ``default``."""
+    for key in ('ansible_play_batch', 'ansible_play_hosts', 'ansible_play_hosts_all'):
+        if key in task_vars:
+            return task_vars[key]
+    return default
 
 
 def _first_line(exc):
@@ -169,21 +181,73 @@ class Inputs:
     """What ``read_inputs`` gathered: ``members`` (planner ``Member``), ``errors``, ``views`` (name: ``HostView``),
     ``leases_read`` (how many members had a lease variable at all)."""
 
-    __slots__ = ('members', 'errors', 'views', 'leases_read')
+    __slots__ = ('members', 'errors', 'views', 'leases_read', 'tables_read', 'predicted')
 
-    def __init__(self, members, errors, views, leases_read):
+    def __init__(self, members, errors, views, leases_read, tables_read=0, predicted=()):
         self.members = members
         self.errors = errors
         self.views = views
         self.leases_read = leases_read
+        self.tables_read = tables_read
+        self.predicted = list(predicted)
 
 
-def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', pools=(False, False)):
+def gather_tables(views, in_run, need4, need6, records, members_var='hostgw_members', facts_var=HOST_FACTS):
+    """Add to ``records`` (``gather_records``' shape) what the member tables of the hosts in this run say of the
+    needy hosts; return ``({host: {node_ip: None}}, {host: {node_ip6: None}}, tables read)``.
+
+    Only tables read in this run count: the host's ``facts_var`` (refreshed by every run) says
+    ``members_read``; a table kept in a fact cache from an earlier run is never taken for a current one.
+    """
+    needy = need4 | need6
+    ips4, ips6 = {}, {}
+    count = 0
+    for holder in in_run:
+        view = views.get(holder)
+        host = view.fact(facts_var) if view is not None else None
+        if not isinstance(host, dict) or not host.get('members_read'):
+            continue
+        rows = table_rows(view.fact(members_var))
+        if rows is None:
+            continue
+        count += 1
+        if len(rows) <= len(needy):
+            pairs = [(name, row) for name, row in rows.items() if name in needy]
+        else:
+            pairs = [(name, rows[name]) for name in needy if name in rows]
+        for name, row in pairs:
+            if name == holder:
+                continue
+            rec = records.setdefault(name, ({}, {}))
+            if name in need4 and isinstance(row.get('subnet'), str):
+                rec[0][row['subnet']] = None
+            if name in need6 and isinstance(row.get('subnet6'), str):
+                rec[1][row['subnet6']] = None
+            if isinstance(row.get('node_ip'), str):
+                ips4.setdefault(name, {})[row['node_ip']] = None
+            if isinstance(row.get('node_ip6'), str):
+                ips6.setdefault(name, {})[row['node_ip6']] = None
+    return ips4, ips6, count
+
+
+def _one(values):
+    """The only key of ``values`` (a dict used as an ordered set), or None when there is none or more than one."""
+    return next(iter(values)) if values and len(values) == 1 else None
+
+
+def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', pools=(False, False), members_var=None,
+                facts_var=HOST_FACTS):
     """Read every member's variables and facts once. Returns ``Inputs``.
 
     Peer records are gathered only for the hosts that need them: not pinned, and without a lease the planner
     would take as is (``pools``: the planner's ``(Pool, Pool6)``, ``None`` for a family not planned, ``False``
     when unknown: any non-blank lease then counts). A settled mesh costs N reads of constant-size leases.
+
+    ``members_var``: when the run does not cover the whole group, the fact holding each node's member table; the
+    tables of the hosts in the run then record the hosts that no lease or ring record settles (and their node IPs
+    where inventory gives none). A member outside the run that no lease, record or table of this run knows, while
+    at least one table was read, is new since those tables were written: it is planned as new (by name, as in a
+    full run), which is what lets parallel slices of one inventory agree on each other's new hosts.
     """
     errors = []
     missing = [name for name in group_hosts if name not in hostvars]
@@ -217,6 +281,11 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
     records, rec_errors = gather_records(leases, need4, need6, lease_var)
     errors.extend(rec_errors)
     play_hosts = set(play_hosts)
+    ips4, ips6, tables_read = {}, {}, 0
+    if members_var and (need4 or need6):
+        in_run = [name for name in group_hosts if name in play_hosts]
+        ips4, ips6, tables_read = gather_tables(views, in_run, need4, need6, records, members_var, facts_var)
+    predicted = []
     members = []
     for name in group_hosts:
         view = views[name]
@@ -227,8 +296,18 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
         node_ip6 = view.get('hostgw_node_ip6')
         if _is_unset(node_ip6):
             node_ip6 = _gathered(view, 'default_ipv6') or _hostgw_host(view, 'default_ipv6')
+        if name not in play_hosts:
+            # Outside the run, with no node IP in inventory or the fact cache: the one the tables agree on.
+            if _is_unset(node_ip):
+                node_ip = _one(ips4.get(name))
+            if _is_unset(node_ip6):
+                node_ip6 = _one(ips6.get(name))
         lease = leases[name]
         rec4, rec6 = (list(r) for r in records.get(name, ({}, {})))
+        if (lease is None and tables_read and name not in play_hosts and not rec4 and not rec6
+                and (name in need4 or name in need6)):
+            lease = {}      # in no lease, record or table of this run: new since the tables were written
+            predicted.append(name)
         members.append(Member(
             name,
             node_ip=_text(node_ip),
@@ -241,7 +320,7 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
             record6=rec6,
             in_run=name in play_hosts,
         ))
-    return Inputs(members, errors, views, leases_read)
+    return Inputs(members, errors, views, leases_read, tables_read, predicted)
 
 
 def collect_members(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', pools=(False, False)):
@@ -258,8 +337,6 @@ def _gathered(view, name):
         value = facts.get(name) if hasattr(facts, 'get') else None
     return _address_of(value)
 
-
-HOST_FACTS = 'hostgw_host'
 
 
 def _hostgw_host(view, key, facts_var=HOST_FACTS):
@@ -300,6 +377,21 @@ def no_lease_error(group, lease_var, count):
             % (count, group, lease_var, lease_var))
 
 
+def _stateless_hint(inputs, errors):
+    """When hosts outside the run are unknown and the run's own hosts hold no state: name them and say what to run."""
+    if not any(' lease is unknown in this run' in e or ' leases are unknown in this run' in e for e in errors):
+        return []
+    bare = sorted(m.name for m in inputs.members if m.in_run and m.lease == '' and not m.record)
+    if (not bare or inputs.tables_read or any(m.in_run and m.lease for m in inputs.members)
+            or all(m.in_run for m in inputs.members)):
+        return []
+    many = len(bare) > 1
+    return ['%s in this run hold%s no lease (new, or wiped) and no host of the run has a member table: %s cannot plan '
+            'the mesh alone. Add a converged host to --limit, run the whole group, or refresh the fact cache first '
+            '(ansible-playbook playbooks/facts.yml with a fact cache configured)'
+            % (name_list(bare), '' if many else 's', 'they' if many else 'it')]
+
+
 def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     """The whole planning step of ``hostgw_subnet``: read inputs, plan, add uplinks and leases.
 
@@ -315,7 +407,9 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     pools = (make_pool(o['network'], o.get('subnet_len'), o.get('subnet_min'), o.get('subnet_max'), 4),
              make_pool(o.get('network6'), o.get('subnet_len6'), o.get('subnet_min6'), o.get('subnet_max6'), 6))
     lease_var = o.get('lease_var') or 'hostgw_lease'
-    inputs = read_inputs(group_hosts, hostvars, play_hosts, lease_var, pools)
+    partial = bool(set(group_hosts) - set(play_hosts))
+    members_var = (o.get('members_var') or None) if partial else None
+    inputs = read_inputs(group_hosts, hostvars, play_hosts, lease_var, pools, members_var, o.get('facts_var') or HOST_FACTS)
     if inputs.errors:
         raise PlanError(inputs.errors)
     assume_new = o.get('unknown_leases') == 'new'
@@ -323,10 +417,19 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
         dual = bool(o.get('network6'))
         if any(_is_unset(m.pin) or (dual and _is_unset(m.pin6)) for m in inputs.members):
             raise PlanError([no_lease_error(group, lease_var, len(inputs.members))])
-    plan = plan_mesh(inputs.members, o['network'], o.get('subnet_len'), o.get('subnet_min'), o.get('subnet_max'),
-                     o.get('network6'), o.get('subnet_len6'), o.get('subnet_min6'), o.get('subnet_max6'),
-                     assume_new=assume_new)
+    try:
+        plan = plan_mesh(inputs.members, o['network'], o.get('subnet_len'), o.get('subnet_min'), o.get('subnet_max'),
+                         o.get('network6'), o.get('subnet_len6'), o.get('subnet_min6'), o.get('subnet_max6'),
+                         assume_new=assume_new)
+    except PlanError as e:
+        raise PlanError(e.errors + _stateless_hint(inputs, e.errors))
     summarize(plan, inputs.members)
+    plan['members_read'] = inputs.tables_read
+    plan['predicted'] = sorted(inputs.predicted)
+    if inputs.predicted:
+        plan['notes'].append('%s: outside this run and in no lease, record or member table of the hosts in it: planned as '
+                             'new hosts (as the run that brings them in plans them, when it sees the same members)'
+                             % name_list(sorted(inputs.predicted)))
     errors = []
     for view in inputs.views.values():
         view.errors = errors

@@ -107,3 +107,64 @@ def gather_records(leases, need4, need6, lease_var='hostgw_lease'):
                 if peer in need6 and rec.get('subnet6'):
                     records[peer][1][rec['subnet6']] = None
     return records, errors
+
+
+# --- The member table: every member's subnets and node IPs, on every node ----------------------------------------
+#
+# ``members.json`` beside the lease: what the node's last run planned for the whole mesh (tens of bytes a member),
+# built on the node from the routes it was given. A full run never reads it (each host's own constant-size lease
+# is enough); a run that covers only part of the group (--limit, serial, a job slice) reads the tables of the
+# hosts in it, so hosts outside the run keep their subnets.
+
+MEMBERS_FILE = 'members.json'
+MEMBERS_COMMENT = 'hostgw member table of %s; managed by Ansible (hostgw.network.hostgw), do not edit'
+#: Positions in a member row: [subnet, node IP, subnet6, node IP6] (the IPv6 pair only in dual-stack meshes).
+ROW = ('subnet', 'node_ip', 'subnet6', 'node_ip6')
+
+
+def members_table(host, group, routes):
+    """The member table of ``host`` from the plan's ``routes`` (``{host, dest, via}`` per member and family).
+
+    Returns ``{comment, host, group, members: {name: [subnet, node_ip(, subnet6, node_ip6)]}}``."""
+    rows = {}
+    for r in routes or ():
+        name, dest, via = r.get('host'), r.get('dest'), r.get('via')
+        if not isinstance(name, str) or not isinstance(dest, str):
+            continue
+        row = rows.setdefault(name, [None, None, None, None])
+        off = 2 if ':' in dest else 0
+        row[off], row[off + 1] = dest, via
+    members = {}
+    for name in sorted(rows):
+        row = rows[name]
+        members[name] = row if row[2] is not None else row[:2]
+    return {'comment': MEMBERS_COMMENT % host, 'host': host, 'group': group, 'members': members}
+
+
+def members_text(table):
+    """``members.json``'s text: one member a line (diffs name the member that changed), sorted, newline at the end."""
+    import json  # pylint: disable=import-outside-toplevel
+    head = dict((k, v) for k, v in table.items() if k != 'members')
+    lines = ['{']
+    for key in sorted(head):
+        lines.append('  %s: %s,' % (json.dumps(key), json.dumps(head[key])))
+    rows = table.get('members') or {}
+    lines.append('  "members": {')
+    names = sorted(rows)
+    for i, name in enumerate(names):
+        lines.append('    %s: %s%s' % (json.dumps(name), json.dumps(rows[name]), ',' if i < len(names) - 1 else ''))
+    lines.append('  }')
+    lines.append('}')
+    return '\n'.join(lines) + '\n'
+
+
+def table_rows(table):
+    """``{name: {subnet, node_ip, subnet6, node_ip6}}`` of a member table (rows that are not lists are skipped), or
+    ``None`` when ``table`` is not a member table."""
+    if not isinstance(table, dict) or not isinstance(table.get('members'), dict):
+        return None
+    out = {}
+    for name, row in table['members'].items():
+        if isinstance(row, (list, tuple)):
+            out[name] = dict(zip(ROW, row))
+    return out

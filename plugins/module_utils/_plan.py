@@ -270,6 +270,31 @@ def _parse_node_ip(member, value, version, pools, errors, what):
     return str(addr)
 
 
+#: Hosts named in one message; the rest are counted (a --limit of one host in a mesh of 10,000 has 9,999 others).
+NAMES_LISTED = 10
+
+
+def name_list(names, limit=NAMES_LISTED):
+    """``a, b, c`` or ``a, b, ... and 9,990 more``."""
+    names = list(names)
+    if len(names) <= limit:
+        return ', '.join(names)
+    return '%s and %s more' % (', '.join(names[:limit]), '{:,}'.format(len(names) - limit))
+
+
+def unknown_error(names, label='network', six=''):
+    """Why the run refuses hosts whose lease nobody in it knows (one message for all of them)."""
+    how = ('run with it included, put a host converged with it in the run (its member table knows every member), '
+           'refresh the fact cache (playbooks/facts.yml), or pin hostgw_subnet%s' % six)
+    if len(names) == 1:
+        return ('host %s: its %s lease is unknown in this run (not reachable or not in --limit, not in the fact cache, '
+                'and no lease or member table of the hosts in this run records it); refusing to renumber it or give '
+                'its subnet away: %s' % (names[0], label, how))
+    return ('hosts %s: their %s leases are unknown in this run (%d hosts not reachable or not in --limit, not in the fact '
+            'cache, and no lease or member table of the hosts in this run records them); refusing to renumber them or '
+            'give their subnets away: %s' % (name_list(names), label, len(names), how.replace('with it', 'with them')))
+
+
 def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, assume_new=False):
     """Return ``{name: (idx, source)}`` for one family, appending to ``errors``/``notes``."""
     taken = {}      # idx -> name
@@ -366,10 +391,8 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
         taken[idx] = m.name
         result[m.name] = (idx, source)
 
-    for m in unknown:
-        errors.append('host %s: its %s lease is unknown in this run (not reachable or not in --limit, and no peer recorded it); '
-                      'refusing to renumber it or give its subnet away: run with it included, or pin hostgw_subnet%s'
-                      % (m.name, label, six))
+    if unknown:
+        errors.append(unknown_error([m.name for m in unknown], label, six))
 
     # 3. new hosts: lowest free subnet in [min, max], by host name (inventory order does not matter)
     new.sort(key=lambda x: x.name)

@@ -45,6 +45,15 @@ options:
         (the O(hostgw.network.hostgw_route#module:proto) of its routes, 244 by default). The controller never checks
         them, and with them the fact grows with the mesh (one route per peer).
     type: int
+  members:
+    description:
+      - Also read the node's member table (C(<state_dir>/members.json), every member's subnets and node IPs as the
+        node's last run planned them) into RV(ansible_facts.hostgw_members).
+      - The C(hostgw.network.hostgw) role asks for it only when the run does not cover the whole group (C(--limit),
+        C(serial), a job slice), so that hosts outside the run keep their subnets; a full run reads only the
+        constant-size leases.
+    type: bool
+    default: false
 seealso:
   - module: hostgw.network.hostgw_subnet
 '''
@@ -55,6 +64,10 @@ EXAMPLES = r'''
     state_dir: /etc/hostgw
     networks: [10.244.0.0/16]
     skip_proto: 244
+
+- name: Read the node and its member table, as a run over part of the group does
+  hostgw.network.hostgw_facts:
+    members: true
 
 - name: Show the lease (empty when the node holds none)
   ansible.builtin.debug:
@@ -73,6 +86,14 @@ ansible_facts:
           dict when the node holds none. This is the input O(hostgw.network.hostgw_subnet#module:lease_var) expects.
       type: dict
       sample: {subnet: 10.244.1.0/24, network: 10.244.0.0/16, mesh: {node2: {subnet: 10.244.2.0/24}}}
+    hostgw_members:
+      description:
+        - With O(members=true), the node's member table as last written by the role (C(host), C(group), C(members),
+          each member's C([subnet, node IP]) or C([subnet, node IP, subnet6, node IP6])), or an empty dict when the node
+          holds none. This is what O(hostgw.network.hostgw_subnet#module:members_var) reads.
+      type: dict
+      returned: when O(members=true) and the table can be read
+      sample: {host: node1, group: hostgw_nodes, members: {node1: [10.244.1.0/24, 192.0.2.11], node2: [10.244.2.0/24, 192.0.2.12]}}
     hostgw_host:
       description: What the node looks like.
       type: dict
@@ -117,6 +138,14 @@ ansible_facts:
         lease_error:
           description: Why the lease file could not be read, if it exists but is unreadable; the lease is then unknown.
           type: str
+        members_error:
+          description: With O(members=true), why the member table could not be read, if it exists but is unreadable.
+          type: str
+        members_read:
+          description:
+            - True when this run read the member table into RV(ansible_facts.hostgw_members) (O(members=true)); the
+              planner takes only tables read in the run it plans, never one kept in a fact cache.
+          type: bool
 '''
 
 import os  # noqa: E402  pylint: disable=wrong-import-position
@@ -134,6 +163,7 @@ def main():
             state_dir=dict(type='path', default='/etc/hostgw'),
             networks=dict(type='list', elements='str', default=[]),
             skip_proto=dict(type='int'),
+            members=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -152,6 +182,11 @@ def main():
     facts = dict(hostgw_host=host)
     if lease is not None:
         facts['hostgw_lease'] = lease
+    if module.params['members']:
+        table, host['members_error'] = _facts.read_members(module.params['state_dir'])
+        if table is not None:
+            facts['hostgw_members'] = table
+            host['members_read'] = True
     module.exit_json(changed=False, ansible_facts=facts)
 
 

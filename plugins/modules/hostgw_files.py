@@ -46,6 +46,35 @@ options:
         description: Octal mode as a string, such as C('0644').
         type: str
         default: '0644'
+  members:
+    description:
+      - The node's member table, built on the node from the routes of the plan (so the controller sends the mesh once
+        more, as the route task does, not a document per host), holding every member's subnets and node IPs, one member a
+        line, written like the O(files) (mode C(0600)) and recorded in the manifest.
+      - The C(hostgw.network.hostgw) role writes it to C(<hostgw_state_dir>/members.json); a run that covers only part
+        of the group reads it back (M(hostgw.network.hostgw_facts) with O(hostgw.network.hostgw_facts#module:members=true)).
+      - Ignored with O(state=absent) (the manifest lists the table).
+    type: dict
+    suboptions:
+      path:
+        description: Absolute path of the table.
+        type: path
+        required: true
+      host:
+        description: The node's inventory name (recorded in the table).
+        type: str
+        required: true
+      group:
+        description: The inventory group of the mesh (recorded in the table).
+        type: str
+        default: hostgw_nodes
+      routes:
+        description:
+          - The plan's routes, RV(hostgw.network.hostgw_subnet#module:plan.routes) (C(host), C(dest), C(via) per member and
+            family).
+        type: list
+        elements: dict
+        required: true
   manifest:
     description:
       - Path of the manifest recording what was written (JSON, mode C(0600)), such as C(/etc/hostgw/manifest.json).
@@ -70,6 +99,17 @@ EXAMPLES = r'''
           FLANNEL_NETWORK=10.244.0.0/16
           FLANNEL_SUBNET=10.244.1.1/24
         mode: '0644'
+  become: true
+
+- name: Write a node's member table from a plan's routes
+  hostgw.network.hostgw_files:
+    manifest: /etc/hostgw/manifest.json
+    members:
+      path: /etc/hostgw/members.json
+      host: node1
+      routes:
+        - {host: node1, dest: 10.244.1.0/24, via: 192.0.2.11}
+        - {host: node2, dest: 10.244.2.0/24, via: 192.0.2.12}
   become: true
 
 - name: Remove exactly what hostgw wrote (and the directories it created, when empty)
@@ -97,6 +137,7 @@ kept:
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.hostgw.network.plugins.module_utils import _files  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _lease  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
@@ -107,14 +148,25 @@ def main():
                 content=dict(type='str'),
                 mode=dict(type='str', default='0644'),
             )),
+            members=dict(type='dict', options=dict(
+                path=dict(type='path', required=True),
+                host=dict(type='str', required=True),
+                group=dict(type='str', default='hostgw_nodes'),
+                routes=dict(type='list', elements='dict', required=True),
+            )),
             manifest=dict(type='path'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         supports_check_mode=True,
     )
     p = module.params
+    files = list(p['files'])
+    m = p['members']
+    if m and p['state'] == 'present':
+        table = _lease.members_table(m['host'], m['group'], m['routes'])
+        files.append(dict(path=m['path'], content=_lease.members_text(table), mode='0600'))
     try:
-        changed, diffs, kept = _files.sync(module, p['files'], p['manifest'], p['state'] == 'present', module.check_mode)
+        changed, diffs, kept = _files.sync(module, files, p['manifest'], p['state'] == 'present', module.check_mode)
     except _files.FilesError as e:
         module.fail_json(msg=str(e))
     result = dict(changed=bool(changed), changed_files=changed, kept=kept)

@@ -122,6 +122,24 @@ options:
         ring) still holds its lease; a lease stays the same size whatever the mesh size.
     type: int
     default: 3
+  members_var:
+    description:
+      - Name of each host's member table, read from C(ansible_facts.<members_var>) as
+        M(hostgw.network.hostgw_facts) returns it with O(hostgw.network.hostgw_facts#module:members=true), that is
+        every member's subnets and node IPs as that node's last run planned them (C(<hostgw_state_dir>/members.json)).
+      - Read only when the run does not cover the whole O(group) (C(--limit), C(serial), a job slice), and only the
+        tables of hosts in the run that read theirs in this run. A member that no lease (the run's, or one kept in the
+        fact cache) settles keeps the subnet that its ring records and these tables record for it; when they disagree
+        the plan fails naming the host (pin it, or include it in the run). Its node IP, when inventory and the fact cache
+        give none, is the one the tables agree on.
+      - A member outside the run that no lease, record or table of the run knows, while at least one table was read,
+        is new since those tables were written. It is planned as a new host (lowest free subnet, by name, as a full
+        run plans it), listed in RV(plan.predicted). That is how parallel runs over disjoint slices of the inventory
+        agree on one another's new hosts without talking to each other.
+      - An empty string never reads tables; a partial run then knows only the leases of its own hosts, their ring
+        records and the fact cache.
+    type: str
+    default: hostgw_members
   unknown_leases:
     description:
       - What to do with a host in the play whose lease is unknown (no O(lease_var) set) and that has no pin or peer record.
@@ -341,6 +359,15 @@ ansible_facts:
           elements: str
         not_in_run:
           description: Members that are not in this run; they need a run to learn about hosts in RV(ansible_facts.hostgw_plan.new_or_moved).
+          type: list
+          elements: str
+        members_read:
+          description: How many member tables (O(members_var)) the plan read; 0 in a run over the whole group.
+          type: int
+        predicted:
+          description:
+            - Members outside this run planned as new hosts because no lease, record or member table of the run knew
+              them (see O(members_var)).
           type: list
           elements: str
 msg:

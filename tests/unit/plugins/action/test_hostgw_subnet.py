@@ -181,8 +181,10 @@ def test_limit_host_outside_the_run_without_any_record_fails_naming_it():
     hostvars['e'] = {'hostgw_node_ip': '192.168.0.5'}
     exc = fail_message({'network': NET}, hostvars, play_hosts=['a', 'd'])
     assert exc.result['errors'] == [
-        'host e: its network lease is unknown in this run (not reachable or not in --limit, and no peer recorded it); '
-        'refusing to renumber it or give its subnet away: run with it included, or pin hostgw_subnet']
+        'host e: its network lease is unknown in this run (not reachable or not in --limit, not in the fact '
+        'cache, and no lease or member table of the hosts in this run records it); refusing to renumber it or give its subnet '
+        'away: run with it included, put a host converged with it in the run (its member table knows every member), '
+        'refresh the fact cache (playbooks/facts.yml), or pin hostgw_subnet']
     # unknown_leases=new only applies to hosts in the run
     exc = fail_message({'network': NET, 'unknown_leases': 'new'}, hostvars, play_hosts=['a', 'd'])
     assert exc.result['errors'][0].startswith('host e: its network lease is unknown in this run')
@@ -231,3 +233,140 @@ def test_pin_over_a_subnet_held_by_a_host_outside_the_run_fails():
     assert exc.result['errors'] == [
         'host d is pinned to 10.244.2.0/24, which b (not in this run) still holds; include b in the run '
         'so it can be renumbered, or pin another subnet']
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs over part of the group: member tables, the fact cache, predicted new hosts (docs/fleet.md)
+# --------------------------------------------------------------------------------------------------
+
+def _mesh(n, written_by=None):
+    """Hosts h1..hn converged on 10.244.i.0/24 via 10.0.0.i; the table of each host lists every one of them."""
+    names = ['h%d' % i for i in range(1, n + 1)]
+    table = {'group': 'hostgw_nodes', 'members': dict((h, ['10.244.%d.0/24' % i, '10.0.0.%d' % i])
+                                                      for i, h in enumerate(names, 1))}
+    hv = {}
+    for i, h in enumerate(names, 1):
+        hv[h] = {'hostgw_node_ip': '10.0.0.%d' % i}
+    return names, hv, dict(table, host=written_by or names[0])
+
+
+def _in_run(hv, host, lease=True, table=None, read=True):
+    """What hostgw_facts gives a host of the run: its lease (or none: wiped), and its table when read."""
+    i = int(host[1:])
+    facts = {'hostgw_host': {'members_read': read and table is not None},
+             'hostgw_lease': {'subnet': '10.244.%d.0/24' % i} if lease else {}}
+    if table is not None:
+        facts['hostgw_members'] = table
+    hv[host]['ansible_facts'] = facts
+
+
+def _subnets(plan):
+    return dict((n, h['subnet']) for n, h in plan['hosts'].items())
+
+
+def test_limit_to_one_host_of_a_converged_mesh_plans_every_member_from_its_table():
+    names, hv, table = _mesh(6)
+    _in_run(hv, 'h5', table=table)
+    plan = run_action({'network': NET}, hv, play_hosts=['h5'])['plan']
+    assert _subnets(plan) == dict((h, '10.244.%d.0/24' % i) for i, h in enumerate(names, 1))
+    assert plan['members_read'] == 1 and plan['predicted'] == []
+    assert plan['hosts']['h1']['source'] == 'peer-record' and plan['hosts']['h5']['source'] == 'lease'
+
+
+def test_a_full_run_reads_no_table_even_when_one_is_in_the_facts():
+    names, hv, table = _mesh(3)
+    for h in names:
+        _in_run(hv, h, table=table)
+    plan = run_action({'network': NET}, hv, play_hosts=names)['plan']
+    assert plan['members_read'] == 0
+
+
+def test_a_wiped_host_with_an_intact_one_gets_its_subnet_back():
+    names, hv, table = _mesh(6)
+    _in_run(hv, 'h2', table=table)
+    _in_run(hv, 'h4', lease=False)            # state dir and kernel state gone
+    plan = run_action({'network': NET}, hv, play_hosts=['h2', 'h4'])['plan']
+    assert plan['hosts']['h4']['subnet'] == '10.244.4.0/24' and plan['hosts']['h4']['source'] == 'peer-record'
+    assert plan['new_or_moved'] == []
+
+
+def test_a_wiped_host_alone_is_refused_naming_the_hosts_nobody_knows():
+    names, hv, _table = _mesh(14)
+    _in_run(hv, 'h4', lease=False)
+    exc = fail_message({'network': NET}, hv, play_hosts=['h4'])
+    assert len(exc.result['errors']) == 2
+    assert exc.result['errors'][1] == (
+        'h4 in this run holds no lease (new, or wiped) and no host of the run has a member table: it cannot plan the '
+        'mesh alone. Add a converged host to --limit, run the whole group, or refresh the fact cache first '
+        '(ansible-playbook playbooks/facts.yml with a fact cache configured)')
+    assert exc.result['errors'][0].startswith(
+        'hosts h1, h10, h11, h12, h13, h14, h2, h3, h5, h6 and 3 more: their network leases are unknown in this run '
+        '(13 hosts not reachable or not in --limit, not in the fact cache, and no lease or member table of the hosts in '
+        'this run records them); refusing to renumber them or give their subnets away: run with them included, put a '
+        'host converged with them in the run')
+
+
+def test_a_table_kept_in_a_fact_cache_is_not_taken_for_this_run():
+    names, hv, table = _mesh(4)
+    _in_run(hv, 'h1', table=table, read=False)    # hostgw_members from an earlier run, not read in this one
+    exc = fail_message({'network': NET}, hv, play_hosts=['h1'])
+    assert exc.result['errors'][0].startswith('hosts h2, h3, h4: their network leases are unknown')
+
+
+def test_a_new_host_alone_gets_a_free_subnet_from_the_fact_cache():
+    names, hv, _table = _mesh(3)
+    for h in names:                               # the cache: every member's lease and facts from a full run
+        _in_run(hv, h)
+    hv['h9'] = {'hostgw_node_ip': '10.0.0.9', 'ansible_facts': {'hostgw_host': {}, 'hostgw_lease': {}}}
+    plan = run_action({'network': NET}, hv, play_hosts=['h9'])['plan']
+    assert _subnets(plan)['h9'] == '10.244.4.0/24' and plan['new_or_moved'] == ['h9']
+    assert [r for r in plan['routes'] if r['host'] != 'h9'] == [
+        {'host': h, 'dest': '10.244.%d.0/24' % i, 'via': '10.0.0.%d' % i} for i, h in enumerate(names, 1)]
+
+
+def test_tables_that_disagree_about_a_host_outside_the_run_are_refused():
+    names, hv, table = _mesh(4)
+    stale = dict(table, members=dict(table['members'], h3=['10.244.9.0/24', '10.0.0.3']))
+    _in_run(hv, 'h1', table=table)
+    _in_run(hv, 'h2', table=stale)
+    exc = fail_message({'network': NET}, hv, play_hosts=['h1', 'h2'])
+    assert exc.result['errors'] == ['host h3: peers recorded different network subnets for it (10.244.3.0/24, '
+                                    '10.244.9.0/24); pin it with hostgw_subnet']
+
+
+def test_node_ips_outside_the_run_come_from_the_tables_when_inventory_has_none():
+    names, hv, table = _mesh(3)
+    for h in ('h2', 'h3'):
+        del hv[h]['hostgw_node_ip']               # node IPs from gathered facts, which this run did not gather
+    _in_run(hv, 'h1', table=table)
+    plan = run_action({'network': NET}, hv, play_hosts=['h1'])['plan']
+    assert [(h['node_ip']) for h in plan['hosts'].values()] == ['10.0.0.1', '10.0.0.2', '10.0.0.3']
+
+
+def test_slices_with_new_hosts_in_each_agree_on_every_subnet():
+    """Job slicing: each slice plans the other slices' new hosts as a full run would (no two on one subnet)."""
+    names, hv, table = _mesh(4)
+    for h in ('n1', 'n2', 'n3'):
+        hv[h] = {'hostgw_node_ip': '10.0.1.%s' % h[1]}
+    slices = [['h1', 'n2'], ['h2', 'h3', 'n1'], ['h4', 'n3']]
+    plans = []
+    for part in slices:
+        view = dict((h, dict(v)) for h, v in hv.items())
+        for h in part:
+            if h.startswith('h'):
+                _in_run(view, h, table=table)
+            else:
+                view[h]['ansible_facts'] = {'hostgw_host': {}, 'hostgw_lease': {}}
+        plans.append(run_action({'network': NET}, view, play_hosts=part)['plan'])
+    full = dict((h, dict(v)) for h, v in hv.items())
+    for h in full:
+        if h.startswith('h'):
+            _in_run(full, h)
+        else:
+            full[h]['ansible_facts'] = {'hostgw_host': {}, 'hostgw_lease': {}}
+    want = _subnets(run_action({'network': NET}, full, play_hosts=list(full))['plan'])
+    assert want['n1'] == '10.244.5.0/24' and want['n3'] == '10.244.7.0/24'
+    for plan, part in zip(plans, slices):
+        assert _subnets(plan) == want, part
+        assert plan['predicted'] == sorted(h for h in ('n1', 'n2', 'n3') if h not in part)
+    assert len(set(want.values())) == len(want)

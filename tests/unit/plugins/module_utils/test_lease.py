@@ -163,3 +163,28 @@ def test_build_leases_shares_one_record_per_host():
              'c': {'subnet': '10.0.3.0/24', 'node_ip': '1.1.1.3'}}
     p = build_leases({'network': NET, 'network6': None, 'hosts': hosts}, 2)
     assert p['hosts']['a']['lease']['peers']['c'] is p['hosts']['b']['lease']['peers']['c']
+
+
+def test_member_table_from_the_plans_routes_one_member_a_line():
+    from ansible_collections.hostgw.network.plugins.module_utils._lease import members_table, members_text, table_rows
+    routes = [{'host': 'b', 'dest': '10.244.2.0/24', 'via': '10.0.0.2'},
+              {'host': 'b', 'dest': 'fd00:1:0:2::/64', 'via': 'fd00::2'},
+              {'host': 'a', 'dest': '10.244.1.0/24', 'via': '10.0.0.1'}]
+    table = members_table('a', 'hostgw_nodes', routes)
+    assert table['members'] == {'a': ['10.244.1.0/24', '10.0.0.1'],
+                                'b': ['10.244.2.0/24', '10.0.0.2', 'fd00:1:0:2::/64', 'fd00::2']}
+    text = members_text(table)
+    assert text.splitlines()[-5:] == ['  "members": {', '    "a": ["10.244.1.0/24", "10.0.0.1"],',
+                                      '    "b": ["10.244.2.0/24", "10.0.0.2", "fd00:1:0:2::/64", "fd00::2"]', '  }', '}']
+    assert json.loads(text) == table
+    assert table_rows(json.loads(text))['b'] == {'subnet': '10.244.2.0/24', 'node_ip': '10.0.0.2',
+                                                'subnet6': 'fd00:1:0:2::/64', 'node_ip6': 'fd00::2'}
+    assert table_rows({'members': []}) is None and table_rows('x') is None
+
+
+def test_member_table_is_about_40_bytes_a_member():
+    from ansible_collections.hostgw.network.plugins.module_utils._lease import members_table, members_text
+    routes = [{'host': 'node%05d' % i, 'dest': '10.%d.%d.0/24' % (i >> 8, i & 255), 'via': '172.16.%d.%d' % (i >> 8, i & 255)}
+              for i in range(10000)]
+    size = len(members_text(members_table('node00000', 'hostgw_nodes', routes)))
+    assert 40 * 10000 < size < 60 * 10000, size

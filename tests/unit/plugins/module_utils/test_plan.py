@@ -424,8 +424,10 @@ def test_non_string_records_are_ignored_with_a_note():
 def test_unknown_lease_fails_naming_the_host():
     members = [node('a', 1, lease='10.244.1.0/24'), node('b', 2, lease=None)]
     assert errors_of(members, NET) == [
-        'host b: its network lease is unknown in this run (not reachable or not in --limit, and no peer recorded it); '
-        'refusing to renumber it or give its subnet away: run with it included, or pin hostgw_subnet']
+        'host b: its network lease is unknown in this run (not reachable or not in --limit, not in the fact '
+        'cache, and no lease or member table of the hosts in this run records it); refusing to renumber it or give its subnet '
+        'away: run with it included, put a host converged with it in the run (its member table knows every member), '
+        'refresh the fact cache (playbooks/facts.yml), or pin hostgw_subnet']
 
 
 def test_unknown_lease_with_assume_new_makes_an_in_run_host_new():
@@ -507,8 +509,10 @@ def test_every_problem_is_reported_at_once():
         'host b: no node IP: set hostgw_node_ip, or ansible_host to an address, or gather facts '
         'so ansible_default_ipv4 is known',
         "host a: pinned subnet '10.244.3.0/25' is a /25, subnets of 10.244.0.0/16 are /24",
-        'host c: its network lease is unknown in this run (not reachable or not in --limit, and no peer recorded it); '
-        'refusing to renumber it or give its subnet away: run with it included, or pin hostgw_subnet',
+        'host c: its network lease is unknown in this run (not reachable or not in --limit, not in the fact '
+        'cache, and no lease or member table of the hosts in this run records it); refusing to renumber it or give its subnet '
+        'away: run with it included, put a host converged with it in the run (its member table knows every member), '
+        'refresh the fact cache (playbooks/facts.yml), or pin hostgw_subnet',
     ]
 
 
@@ -611,8 +615,10 @@ def test_ipv6_unknown_lease_and_conflicting_records_name_network6():
     assert errors_of(members, NET, network6=NET6) == [
         'host b: peers recorded different network6 subnets for it (fd00:10:244:2::/64, fd00:10:244:3::/64); '
         'pin it with hostgw_subnet6',
-        'host a: its network6 lease is unknown in this run (not reachable or not in --limit, and no peer recorded it); '
-        'refusing to renumber it or give its subnet away: run with it included, or pin hostgw_subnet6',
+        'host a: its network6 lease is unknown in this run (not reachable or not in --limit, not in the fact '
+        'cache, and no lease or member table of the hosts in this run records it); refusing to renumber it or give its subnet '
+        'away: run with it included, put a host converged with it in the run (its member table knows every member), '
+        'refresh the fact cache (playbooks/facts.yml), or pin hostgw_subnet6',
     ]
 
 
