@@ -42,7 +42,7 @@ def host_names(k):
 def lab_vars(k):
     return dict(lab_networks=[dict(name=NETWORK, subnet=SUBNET)],
                 lab_hosts=[dict(name=h, networks=[dict(name=NETWORK, ip='10.173.0.%d' % i)])
-                                  for i, h in enumerate(host_names(k), 1)])
+                           for i, h in enumerate(host_names(k), 1)])
 
 
 def inventory(k):

@@ -11,7 +11,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import host_settings, preflight_inputs, run_hosts
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import path_error
-from ansible_collections.hostgw.network.plugins.module_utils._preflight import PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names
+from ansible_collections.hostgw.network.plugins.module_utils._preflight import (
+    PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names)
 
 __metaclass__ = type  # pylint: disable=invalid-name
 

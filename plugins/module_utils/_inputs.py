@@ -338,7 +338,6 @@ def _gathered(view, name):
     return _address_of(value)
 
 
-
 def _hostgw_host(view, key, facts_var=HOST_FACTS):
     host = view.fact(facts_var)
     return host.get(key) if isinstance(host, dict) else None

@@ -70,8 +70,8 @@ options:
         default: hostgw_nodes
       routes:
         description:
-          - The plan's routes, RV(hostgw.network.hostgw_subnet#module:plan.routes) (C(host), C(dest), C(via) per member and
-            family).
+          - The plan's routes, RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.routes) (C(host),
+            C(dest), C(via) per member and family).
         type: list
         elements: dict
         required: true

@@ -134,8 +134,8 @@ options:
         give none, is the one the tables agree on.
       - A member outside the run that no lease, record or table of the run knows, while at least one table was read,
         is new since those tables were written. It is planned as a new host (lowest free subnet, by name, as a full
-        run plans it), listed in RV(plan.predicted). That is how parallel runs over disjoint slices of the inventory
-        agree on one another's new hosts without talking to each other.
+        run plans it), listed in RV(ansible_facts.hostgw_plan.predicted). That is how parallel runs over disjoint
+        slices of the inventory agree on one another's new hosts without talking to each other.
       - An empty string never reads tables; a partial run then knows only the leases of its own hosts, their ring
         records and the fact cache.
     type: str

@@ -65,17 +65,17 @@ CASES = [
     ('node-ip-invalid', 'host-values-mixed-up', None, "host %s: node IP '10.171.0.313' is not an IP address" % H3),
     ('network-too-small', 'network-too-small', None,
      "network: subnet_len (the role's hostgw_subnet_len) 24 leaves network 10.244.0.0/23"
-         " fewer than four subnets: use a subnet length of at least 25 or a larger network"),
+     " fewer than four subnets: use a subnet length of at least 25 or a larger network"),
     ('network-too-small-flannel-rule', 'network-too-small-flannel-rule', None,
      'network 10.244.0.0/29 is too small: the smallest useful network is a /28'),
     ('subnet-len-too-long', 'subnet-len-a', None,
      "network: subnet_len (the role's hostgw_subnet_len) 31 is too long: it must be at most 30 (a gateway and pods need room)"),
     ('subnet-len6-outside-network6', 'subnet-len-a', None,
      "network6: subnet_len6 (the role's hostgw_subnet_len6) 32 leaves network6 fd00:244::/64"
-         " fewer than four subnets: use a subnet length of at least 66 or a larger network"),
+     " fewer than four subnets: use a subnet length of at least 66 or a larger network"),
     ('subnet-len-outside-network', 'subnet-len-b', None,
      "network: subnet_len (the role's hostgw_subnet_len) 8 leaves network 10.244.0.0/16"
-         " fewer than four subnets: use a subnet length of at least 18 or a larger network"),
+     " fewer than four subnets: use a subnet length of at least 18 or a larger network"),
     ('subnet-len6-too-long', 'subnet-len-b', None, "network6: subnet_len6 (the role's hostgw_subnet_len6) 127 is too long: it must be at most 126"),
     ('subnet-min-outside', 'subnet-min-max', None, 'network: subnet_min 10.245.1.0 is outside 10.244.0.0/16'),
     ('subnet-max-misaligned', 'subnet-min-max', None, 'network: subnet_max 10.244.9.128 is not aligned to a /24 subnet boundary'),

@@ -178,7 +178,7 @@ def test_member_table_from_the_plans_routes_one_member_a_line():
                                       '    "b": ["10.244.2.0/24", "10.0.0.2", "fd00:1:0:2::/64", "fd00::2"]', '  }', '}']
     assert json.loads(text) == table
     assert table_rows(json.loads(text))['b'] == {'subnet': '10.244.2.0/24', 'node_ip': '10.0.0.2',
-                                                'subnet6': 'fd00:1:0:2::/64', 'node_ip6': 'fd00::2'}
+                                                 'subnet6': 'fd00:1:0:2::/64', 'node_ip6': 'fd00::2'}
     assert table_rows({'members': []}) is None and table_rows('x') is None
 
 

@@ -139,7 +139,7 @@ def test_subnet_len_longer_than_30_is_refused():
 def test_network_must_hold_four_subnets():
     assert errors_of([node('a', 1)], NET, subnet_len=17) == [
         "network: subnet_len (the role's hostgw_subnet_len) 17 leaves network 10.244.0.0/16"
-            " fewer than four subnets: use a subnet length of at least 18 or a larger network"]
+        " fewer than four subnets: use a subnet length of at least 18 or a larger network"]
     # exactly four is fine: min is the second, max the last
     plan = plan_mesh([node('a', 1)], NET, subnet_len=18)
     assert (plan['subnet_min'], plan['subnet_max']) == ('10.244.64.0/18', '10.244.192.0/18')
