@@ -304,8 +304,8 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
                 node_ip6 = _one(ips6.get(name))
         lease = leases[name]
         rec4, rec6 = (list(r) for r in records.get(name, ({}, {})))
-        if (lease is None and tables_read and name not in play_hosts and not rec4 and not rec6
-                and (name in need4 or name in need6)):
+        unrecorded = not rec4 and not rec6 and (name in need4 or name in need6)
+        if lease is None and tables_read and name not in play_hosts and unrecorded:
             lease = {}      # in no lease, record or table of this run: new since the tables were written
             predicted.append(name)
         members.append(Member(
@@ -381,8 +381,9 @@ def _stateless_hint(inputs, errors):
     if not any(' lease is unknown in this run' in e or ' leases are unknown in this run' in e for e in errors):
         return []
     bare = sorted(m.name for m in inputs.members if m.in_run and m.lease == '' and not m.record)
-    if (not bare or inputs.tables_read or any(m.in_run and m.lease for m in inputs.members)
-            or all(m.in_run for m in inputs.members)):
+    someone_holds = any(m.in_run and m.lease for m in inputs.members)
+    full_run = all(m.in_run for m in inputs.members)
+    if not bare or inputs.tables_read or someone_holds or full_run:
         return []
     many = len(bare) > 1
     return ['%s in this run hold%s no lease (new, or wiped) and no host of the run has a member table: %s cannot plan '

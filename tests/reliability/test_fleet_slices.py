@@ -99,7 +99,7 @@ def playbook(inv, *args, background=False):
 
 
 def finish(proc):
-    out, _ = proc.communicate(timeout=900)
+    out = proc.communicate(timeout=900)[0]
     recap = {}
     for line in out.splitlines():
         if ' ok=' in line and ' changed=' in line and ':' in line:
@@ -125,7 +125,7 @@ def members_table(hosts, name):
 
 def test_three_concurrent_slices_with_new_hosts_in_two_converge_to_one_mesh(netns_hosts, tmp_path):
     hosts = netns_hosts
-    rc, out, _ = playbook(inventory(tmp_path / 'mesh3.yml', hosts, NODES[:3]))
+    rc, out, _recap = playbook(inventory(tmp_path / 'mesh3.yml', hosts, NODES[:3]))
     assert rc == 0, out[-4000:]
     inv = inventory(tmp_path / 'mesh7.yml', hosts, NODES)
     # n4..n7 are new: n4 and n5 in the first slice, n6 in the second, none in the third.

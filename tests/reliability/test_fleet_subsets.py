@@ -35,6 +35,16 @@ def _mesh4(lab, tmp_path_factory):
     return lab.snapshot_all()
 
 
+def _mesh3(lab, tmp_path_factory):
+    """hostgw-rel-1..3 converged with a 3-host inventory (hostgw-rel-4 clean: the new host of the 4-host one)."""
+    def build():
+        lab.reset()
+        res = L.run_playbook(inv(tmp_path_factory.mktemp('mesh3'), [H1, H2, H3]), 'playbooks/site.yml')
+        assert res.rc == 0, res.report()
+        lab.mark('fleet-mesh3')
+    lab.ensure('fleet-mesh3', build)
+
+
 def _members(lab, host):
     text = L.file_text(lab, host, '/etc/hostgw/members.json')
     return json.loads(text)['members'] if text else None
@@ -92,12 +102,7 @@ def test_a_wiped_host_alone_is_refused_before_any_host_is_touched(lab, tmp_path_
 
 def test_a_new_host_alone_joins_from_a_jsonfile_fact_cache(lab, tmp_path_factory, tmp_path, monkeypatch):
     """kubespray's habit: refresh every node's facts into the cache (read-only), then --limit to the new node."""
-    def build():
-        lab.reset()
-        res = L.run_playbook(inv(tmp_path_factory.mktemp('mesh3'), [H1, H2, H3]), 'playbooks/site.yml')
-        assert res.rc == 0, res.report()
-        lab.mark('fleet-mesh3')
-    lab.ensure('fleet-mesh3', build)
+    _mesh3(lab, tmp_path_factory)
     monkeypatch.setenv('ANSIBLE_CACHE_PLUGIN', 'jsonfile')
     monkeypatch.setenv('ANSIBLE_CACHE_PLUGIN_CONNECTION', str(tmp_path / 'facts'))
     before = lab.snapshot_all()
@@ -123,12 +128,7 @@ def _serial_playbook(tmp_path):
 
 
 def test_serial_2_with_a_new_host_converges_the_whole_mesh(lab, tmp_path_factory, tmp_path):
-    def build():
-        lab.reset()
-        res = L.run_playbook(inv(tmp_path_factory.mktemp('mesh3'), [H1, H2, H3]), 'playbooks/site.yml')
-        assert res.rc == 0, res.report()
-        lab.mark('fleet-mesh3')
-    lab.ensure('fleet-mesh3', build)
+    _mesh3(lab, tmp_path_factory)
     before = lab.snapshot_all()
     res = L.run_playbook(inv(tmp_path), _serial_playbook(tmp_path))
     assert res.rc == 0, res.report()
