@@ -32,6 +32,7 @@ ARGUMENT_SPEC = dict(
     lease_var=dict(type='str', default='hostgw_lease'),
     lease_peers=dict(type='int', default=DEFAULT_PEERS),
     members_var=dict(type='str', default='hostgw_members'),
+    predict_new=dict(type='bool', default=False),
     unknown_leases=dict(type='str', choices=['fail', 'new'], default='fail'),
     facts_var=dict(type='str', default='hostgw_host'),
     uplink_var=dict(type='str', default='hostgw_iface'),

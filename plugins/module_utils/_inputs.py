@@ -192,12 +192,14 @@ class Inputs:
         self.predicted = list(predicted)
 
 
-def gather_tables(views, in_run, need4, need6, records, members_var='hostgw_members', facts_var=HOST_FACTS):
+def gather_tables(views, in_run, need4, need6, records, members_var='hostgw_members', facts_var=HOST_FACTS, group=None):
     """Add to ``records`` (``gather_records``' shape) what the member tables of the hosts in this run say of the
     needy hosts; return ``({host: {node_ip: None}}, {host: {node_ip6: None}}, tables read)``.
 
     Only tables read in this run count: the host's ``facts_var`` (refreshed by every run) says
-    ``members_read``; a table kept in a fact cache from an earlier run is never taken for a current one.
+    ``members_read``; a table kept in a fact cache from an earlier run is never taken for a current one. A table
+    written for another host or another group (a cloned image, a restored state dir) is not taken either. A host's
+    own row counts (a host that lost its lease but kept its table gets its subnet back).
     """
     needy = need4 | need6
     ips4, ips6 = {}, {}
@@ -207,8 +209,9 @@ def gather_tables(views, in_run, need4, need6, records, members_var='hostgw_memb
         host = view.fact(facts_var) if view is not None else None
         if not isinstance(host, dict) or not host.get('members_read'):
             continue
-        rows = table_rows(view.fact(members_var))
-        if rows is None:
+        table = view.fact(members_var)
+        rows = table_rows(table)
+        if rows is None or table.get('host') != holder or (group is not None and table.get('group') != group):
             continue
         count += 1
         if len(rows) <= len(needy):
@@ -216,8 +219,6 @@ def gather_tables(views, in_run, need4, need6, records, members_var='hostgw_memb
         else:
             pairs = [(name, rows[name]) for name in needy if name in rows]
         for name, row in pairs:
-            if name == holder:
-                continue
             rec = records.setdefault(name, ({}, {}))
             if name in need4 and isinstance(row.get('subnet'), str):
                 rec[0][row['subnet']] = None
@@ -236,7 +237,7 @@ def _one(values):
 
 
 def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', pools=(False, False), members_var=None,
-                facts_var=HOST_FACTS):
+                facts_var=HOST_FACTS, predict_new=False, group=None):
     """Read every member's variables and facts once. Returns ``Inputs``.
 
     Peer records are gathered only for the hosts that need them: not pinned, and without a lease the planner
@@ -245,9 +246,10 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
 
     ``members_var``: when the run does not cover the whole group, the fact holding each node's member table; the
     tables of the hosts in the run then record the hosts that no lease or ring record settles (and their node IPs
-    where inventory gives none). A member outside the run that no lease, record or table of this run knows, while
-    at least one table was read, is new since those tables were written: it is planned as new (by name, as in a
-    full run), which is what lets parallel slices of one inventory agree on each other's new hosts.
+    where inventory gives none). With ``predict_new``, a member outside the run that no lease, record or table of
+    this run knows, while at least one table was read, is taken as new since those tables were written and planned
+    as new (by name, as in a full run): what lets parallel slices of one inventory agree on each other's new hosts.
+    Without it such a member stays unknown (the plan refuses).
     """
     errors = []
     missing = [name for name in group_hosts if name not in hostvars]
@@ -284,7 +286,7 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
     ips4, ips6, tables_read = {}, {}, 0
     if members_var and (need4 or need6):
         in_run = [name for name in group_hosts if name in play_hosts]
-        ips4, ips6, tables_read = gather_tables(views, in_run, need4, need6, records, members_var, facts_var)
+        ips4, ips6, tables_read = gather_tables(views, in_run, need4, need6, records, members_var, facts_var, group)
     predicted = []
     members = []
     for name in group_hosts:
@@ -305,7 +307,7 @@ def read_inputs(group_hosts, hostvars, play_hosts, lease_var='hostgw_lease', poo
         lease = leases[name]
         rec4, rec6 = (list(r) for r in records.get(name, ({}, {})))
         unrecorded = not rec4 and not rec6 and (name in need4 or name in need6)
-        if lease is None and tables_read and name not in play_hosts and unrecorded:
+        if predict_new and lease is None and tables_read and name not in play_hosts and unrecorded:
             lease = {}      # in no lease, record or table of this run: new since the tables were written
             predicted.append(name)
         members.append(Member(
@@ -392,6 +394,17 @@ def _stateless_hint(inputs, errors):
             % (name_list(bare), '' if many else 's', 'they' if many else 'it')]
 
 
+def _predict_hint(inputs, errors, options):
+    """Where tables were read and hosts outside the run are still unknown: they may be another slice's new hosts."""
+    if options.get('predict_new') or not inputs.tables_read:
+        return []
+    if not any(' lease is unknown in this run' in e or ' leases are unknown in this run' in e for e in errors):
+        return []
+    return ['if those are new hosts that another slice of this job (or a later batch) brings in, set hostgw_predict_new: '
+            'true (predict_new) to plan them as new; only when no run over part of the group has brought in hosts since '
+            'the last run over the whole group (docs/fleet.md)']
+
+
 def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     """The whole planning step of ``hostgw_subnet``: read inputs, plan, add uplinks and leases.
 
@@ -409,7 +422,8 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     lease_var = o.get('lease_var') or 'hostgw_lease'
     partial = bool(set(group_hosts) - set(play_hosts))
     members_var = (o.get('members_var') or None) if partial else None
-    inputs = read_inputs(group_hosts, hostvars, play_hosts, lease_var, pools, members_var, o.get('facts_var') or HOST_FACTS)
+    inputs = read_inputs(group_hosts, hostvars, play_hosts, lease_var, pools, members_var, o.get('facts_var') or HOST_FACTS,
+                         bool(o.get('predict_new')), group)
     if inputs.errors:
         raise PlanError(inputs.errors)
     assume_new = o.get('unknown_leases') == 'new'
@@ -422,7 +436,7 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
                          o.get('network6'), o.get('subnet_len6'), o.get('subnet_min6'), o.get('subnet_max6'),
                          assume_new=assume_new)
     except PlanError as e:
-        raise PlanError(e.errors + _stateless_hint(inputs, e.errors))
+        raise PlanError(e.errors + _stateless_hint(inputs, e.errors) + _predict_hint(inputs, e.errors, o))
     summarize(plan, inputs.members)
     plan['members_read'] = inputs.tables_read
     plan['predicted'] = sorted(inputs.predicted)

@@ -132,14 +132,23 @@ options:
         fact cache) settles keeps the subnet that its ring records and these tables record for it; when they disagree
         the plan fails naming the host (pin it, or include it in the run). Its node IP, when inventory and the fact cache
         give none, is the one the tables agree on.
-      - A member outside the run that no lease, record or table of the run knows, while at least one table was read,
-        is new since those tables were written. It is planned as a new host (lowest free subnet, by name, as a full
-        run plans it), listed in RV(ansible_facts.hostgw_plan.predicted). That is how parallel runs over disjoint
-        slices of the inventory agree on one another's new hosts without talking to each other.
+      - A member outside the run that no lease, record or table of the run knows fails the plan, unless
+        O(predict_new=true).
       - An empty string never reads tables; a partial run then knows only the leases of its own hosts, their ring
         records and the fact cache.
     type: str
     default: hostgw_members
+  predict_new:
+    description:
+      - In a run over part of O(group), plan a member outside the run that no lease, ring record or member table of the
+        run knows (while at least one table was read) as a new host, lowest free subnet by name as a full run plans it,
+        listed in RV(ansible_facts.hostgw_plan.predicted), instead of failing. That is how parallel runs over disjoint
+        slices of the inventory agree on one another's new hosts without talking to each other.
+      - Only safe when every member missing from the tables is really new, that is when no run over part of the group
+        has brought in hosts since the last run over the whole group; such a host holds a subnet no table knows, and a
+        new host could be planned onto it. A fact cache holding every member's lease needs no prediction.
+    type: bool
+    default: false
   unknown_leases:
     description:
       - What to do with a host in the play whose lease is unknown (no O(lease_var) set) and that has no pin or peer record.
@@ -367,7 +376,7 @@ ansible_facts:
         predicted:
           description:
             - Members outside this run planned as new hosts because no lease, record or member table of the run knew
-              them (see O(members_var)).
+              them (with O(predict_new=true)).
           type: list
           elements: str
 msg:

@@ -6,7 +6,8 @@
 
 What AWX job slicing does: K runs of playbooks/site.yml at the same time over disjoint slices of the inventory
 (each a ``--limit``), here three, with new hosts in two of them. No slice talks to another; each plans the new hosts
-of the others from the member tables of its own hosts, the way a full run would. Afterwards the kernel of every host
+of the others from the member tables of its own hosts, the way a full run would (``hostgw_predict_new: true``, as a
+sliced job without a fact cache sets it). Afterwards the kernel of every host
 is read back: no two hosts on one subnet, every host routes to every other one's subnet via its node IP, the member
 tables agree, and a full run changes nothing.
 
@@ -130,7 +131,8 @@ def test_three_concurrent_slices_with_new_hosts_in_two_converge_to_one_mesh(netn
     inv = inventory(tmp_path / 'mesh7.yml', hosts, NODES)
     # n4..n7 are new: n4 and n5 in the first slice, n6 in the second, none in the third.
     slices = [['n1', 'n4', 'n5'], ['n2', 'n6', 'n7'], ['n3']]
-    procs = [playbook(inv, '--limit', ','.join(part), background=True) for part in slices]
+    # Without a fact cache, each slice predicts the others' new hosts: the job says so (hostgw_predict_new).
+    procs = [playbook(inv, '--limit', ','.join(part), '-e', 'hostgw_predict_new=true', background=True) for part in slices]
     for part, proc in zip(slices, procs):
         rc, out, recap = finish(proc)
         assert rc == 0, (part, out[-4000:])
@@ -149,8 +151,8 @@ def test_three_concurrent_slices_with_new_hosts_in_two_converge_to_one_mesh(netn
     assert all(recap[name]['changed'] == '0' for name in NODES), recap
 
 
-def test_serial_2_from_nothing_gives_the_subnets_of_a_full_run(netns_hosts, tmp_path):
-    """A rolling first deployment: every batch plans the hosts of later batches as new, the way the full run would."""
+def test_serial_2_as_a_first_deployment_is_refused_before_any_host_is_touched(netns_hosts, tmp_path):
+    """From nothing no host has a table: the first batch cannot tell new hosts from wiped ones, so it refuses."""
     hosts = netns_hosts
     inv = inventory(tmp_path / 'mesh5.yml', hosts, NODES[:5])
     play = tmp_path / 'serial.yml'

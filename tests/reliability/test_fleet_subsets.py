@@ -120,16 +120,24 @@ def test_a_new_host_alone_joins_from_a_jsonfile_fact_cache(lab, tmp_path_factory
     lab.forget()
 
 
-def _serial_playbook(tmp_path):
-    path = tmp_path / 'serial.yml'
-    path.write_text('- hosts: hostgw_nodes\n  become: true\n  gather_facts: false\n  serial: 2\n'
+def _serial_playbook(tmp_path, refresh=True):
+    """A rolling run, ``serial: 2``; with ``refresh`` playbooks/facts.yml first, in the same run (its facts stay in
+    memory for the serial play: every batch then knows every member's lease, no fact cache needed)."""
+    path = tmp_path / ('serial-refresh.yml' if refresh else 'serial.yml')
+    text = '- ansible.builtin.import_playbook: %s/playbooks/facts.yml\n' % L.REPO if refresh else ''
+    path.write_text(text + '- hosts: hostgw_nodes\n  become: true\n  gather_facts: false\n  serial: 2\n'
                     '  roles:\n    - role: hostgw.network.hostgw\n')
     return str(path)
 
 
-def test_serial_2_with_a_new_host_converges_the_whole_mesh(lab, tmp_path_factory, tmp_path):
+def test_serial_2_with_a_new_host_converges_the_whole_mesh_after_a_fact_refresh(lab, tmp_path_factory, tmp_path):
     _mesh3(lab, tmp_path_factory)
     before = lab.snapshot_all()
+    # Without the refresh the first batch cannot know the new host of the second: refused, nothing touched.
+    res = L.run_playbook(inv(tmp_path), _serial_playbook(tmp_path, refresh=False))
+    assert res.rc != 0
+    assert 'host %s: its network lease is unknown in this run' % H4 in res.failure_text(), res.failure_text()
+    L.assert_same(before, lab.snapshot_all())
     res = L.run_playbook(inv(tmp_path), _serial_playbook(tmp_path))
     assert res.rc == 0, res.report()
     after = lab.snapshot_all()

@@ -256,7 +256,7 @@ def _in_run(hv, host, lease=True, table=None, read=True):
     facts = {'hostgw_host': {'members_read': read and table is not None},
              'hostgw_lease': {'subnet': '10.244.%d.0/24' % i} if lease else {}}
     if table is not None:
-        facts['hostgw_members'] = table
+        facts['hostgw_members'] = dict(table, host=host)
     hv[host]['ansible_facts'] = facts
 
 
@@ -357,7 +357,10 @@ def test_slices_with_new_hosts_in_each_agree_on_every_subnet():
                 _in_run(view, h, table=table)
             else:
                 view[h]['ansible_facts'] = {'hostgw_host': {}, 'hostgw_lease': {}}
-        plans.append(run_action({'network': NET}, view, play_hosts=part)['plan'])
+        with pytest.raises(AnsibleActionFail) as refused:     # by default: refused, saying how to run
+            run_action({'network': NET}, view, play_hosts=part)
+        assert 'set hostgw_predict_new: true' in refused.value.result['errors'][-1]
+        plans.append(run_action({'network': NET, 'predict_new': True}, view, play_hosts=part)['plan'])
     full = dict((h, dict(v)) for h, v in hv.items())
     for h in full:
         if h.startswith('h'):
@@ -370,3 +373,41 @@ def test_slices_with_new_hosts_in_each_agree_on_every_subnet():
         assert _subnets(plan) == want, part
         assert plan['predicted'] == sorted(h for h in ('n1', 'n2', 'n3') if h not in part)
     assert len(set(want.values())) == len(want)
+
+
+def test_a_table_written_for_another_host_or_group_is_not_taken():
+    names, hv, table = _mesh(3)
+    _in_run(hv, 'h1', table=table)
+    hv['h1']['ansible_facts']['hostgw_members'] = dict(table, host='h2')      # a cloned state dir
+    exc = fail_message({'network': NET}, hv, play_hosts=['h1'])
+    assert exc.result['errors'][0].startswith('hosts h2, h3: their network leases are unknown')
+    hv['h1']['ansible_facts']['hostgw_members'] = dict(table, host='h1', group='other_mesh')
+    exc = fail_message({'network': NET}, hv, play_hosts=['h1'])
+    assert exc.result['errors'][0].startswith('hosts h2, h3: their network leases are unknown')
+
+
+def test_a_host_that_lost_its_lease_but_kept_its_table_keeps_its_subnet():
+    names, hv, table = _mesh(4)
+    _in_run(hv, 'h3', lease=False, table=table)
+    plan = run_action({'network': NET}, hv, play_hosts=['h3'])['plan']
+    assert plan['hosts']['h3']['subnet'] == '10.244.3.0/24' and plan['new_or_moved'] == []
+
+
+def test_a_host_that_joined_through_a_limit_is_never_given_away_to_a_new_host():
+    """h9 joined with --limit h9 (a fact cache then); h1's table does not know it. A later --limit h1,h10 (h10 new,
+    no cache) must refuse rather than plan h10 onto h9's subnet."""
+    names, hv, table = _mesh(3)
+    _in_run(hv, 'h1', table=table)
+    hv['h9'] = {'hostgw_node_ip': '10.0.0.9'}                  # holds 10.244.4.0/24, unknown to this run
+    hv['h10'] = {'hostgw_node_ip': '10.0.0.10', 'ansible_facts': {'hostgw_host': {}, 'hostgw_lease': {}}}
+    exc = fail_message({'network': NET}, hv, play_hosts=['h1', 'h10'])
+    assert any(e.startswith('host h9: its network lease is unknown in this run') for e in exc.result['errors'])
+
+
+def test_serial_batches_are_planned_from_the_batch_not_the_play():
+    """With serial, ansible_play_hosts lists hosts of later batches too; only the batch has been read."""
+    names, hv, table = _mesh(4)
+    for h in ('h1', 'h2'):
+        _in_run(hv, h, table=table)
+    plan = run_action({'network': NET}, hv, play_hosts=names, ansible_play_batch=['h1', 'h2'])['plan']
+    assert plan['not_in_run'] == ['h3', 'h4'] and plan['members_read'] == 2
