@@ -110,6 +110,7 @@ def test_files_have_expected_modes_and_owners(converged):
     want = {
         '/etc/hostgw': ('dir', '0755'),
         '/etc/hostgw/lease.json': ('file', '0600'),
+        '/etc/hostgw/members.json': ('file', '0600'),
         '/etc/hostgw/subnet.env': ('file', '0644'),
         '/etc/hostgw/manifest.json': ('file', '0600'),
         '/etc/hostgw/restore.json': ('file', '0600'),
