@@ -9,8 +9,7 @@ from __future__ import annotations
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.hostgw.network.plugins.module_utils._inputs import host_settings, preflight_inputs, run_hosts
-from ansible_collections.hostgw.network.plugins.module_utils._mesh import path_error
+from ansible_collections.hostgw.network.plugins.module_utils._inputs import preflight_inputs, run_hosts
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import (
     PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names)
 
@@ -50,22 +49,16 @@ class ActionModule(ActionBase):
             self._display.deprecated(old['msg'], version=old.get('version'), collection_name=old.get('collection_name'))
         plan = args['plan']
         play_hosts = run_hosts(task_vars) or []
+        settings = {} if args['host_settings'] else None
         facts, ifaces, names, errors = preflight_inputs(plan, task_vars.get('hostvars') or {}, play_hosts, args['facts_var'],
-                                                        args['uplink_var'], bool(args['known_vars']))
+                                                        args['uplink_var'], bool(args['known_vars']), settings)
         more, warnings = check_variable_names(names, list(args['known_vars']) + list(OWN_FACTS))
         errors.extend(more)
         errors.extend(check_settings(args['bridge'], args['mtu'], args['proto'], args['cni_conf_name'],
-                                     task_vars.get('inventory_hostname')))
-        for var in ('state_dir', 'cni_conf_dir'):
-            if args[var] is not None:
-                problem = path_error(args[var], 'hostgw_' + var, task_vars.get('inventory_hostname'))
-                if problem:
-                    errors.append(problem)
+                                     task_vars.get('inventory_hostname'), args['state_dir'], args['cni_conf_dir']))
         bridge = args['bridge']
-        if args['host_settings'] and facts:
+        if settings:
             # Each host's own bridge, uplink, MTU, file names and directories, before any host is changed.
-            settings, more = host_settings(sorted(facts), task_vars.get('hostvars') or {})
-            errors.extend(more)
             more, bridge = check_host_settings(settings, dict(hostgw_bridge=args['bridge'], hostgw_mtu=args['mtu']))
             errors.extend(more)
         for warning in warnings:

@@ -13,7 +13,7 @@ import os
 import re
 
 from ansible_collections.hostgw.network.plugins.module_utils import _restore
-from ansible_collections.hostgw.network.plugins.module_utils._mesh import SAFE_PATH
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import path_error
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -42,9 +42,9 @@ class BootError(Exception):
 
 
 def _safe_path(value, what):
-    if not isinstance(value, str) or not SAFE_PATH.match(value) or '/../' in value + '/':
-        raise BootError('%s %r must be an absolute path of letters, digits and _ . / + - only '
-                        '(it is written into a systemd unit)' % (what, value))
+    problem = path_error(value, what)
+    if problem:
+        raise BootError(problem + ' (it is written into a systemd unit)')
     return value.rstrip('/') or '/'
 
 

@@ -378,31 +378,25 @@ def no_lease_error(group, lease_var, count):
             % (count, group, lease_var, lease_var))
 
 
-def _stateless_hint(inputs, errors):
-    """When hosts outside the run are unknown and the run's own hosts hold no state: name them and say what to run."""
-    if not any(' lease is unknown in this run' in e or ' leases are unknown in this run' in e for e in errors):
+def _partial_run_hints(inputs, unknown, predict_new):
+    """What to run, when a run over part of the group refused hosts outside it that nobody in it knows (``unknown``):
+    its own hosts hold no state at all, or tables were read and those hosts may be another slice's new ones."""
+    if not unknown or all(m.in_run for m in inputs.members):
         return []
+    if inputs.tables_read:
+        if predict_new:
+            return []
+        return ['if those are new hosts that another slice of this job (or a later batch) brings in, set '
+                'hostgw_predict_new: true (predict_new) to plan them as new; only when no run over part of the group '
+                'has brought in hosts since the last run over the whole group (docs/fleet.md)']
     bare = sorted(m.name for m in inputs.members if m.in_run and m.lease == '' and not m.record)
-    someone_holds = any(m.in_run and m.lease for m in inputs.members)
-    full_run = all(m.in_run for m in inputs.members)
-    if not bare or inputs.tables_read or someone_holds or full_run:
+    if not bare or any(m.in_run and m.lease for m in inputs.members):
         return []
     many = len(bare) > 1
     return ['%s in this run hold%s no lease (new, or wiped) and no host of the run has a member table: %s cannot plan '
             'the mesh alone. Add a converged host to --limit, run the whole group, or refresh the fact cache first '
             '(ansible-playbook playbooks/facts.yml with a fact cache configured)'
             % (name_list(bare), '' if many else 's', 'they' if many else 'it')]
-
-
-def _predict_hint(inputs, errors, options):
-    """Where tables were read and hosts outside the run are still unknown: they may be another slice's new hosts."""
-    if options.get('predict_new') or not inputs.tables_read:
-        return []
-    if not any(' lease is unknown in this run' in e or ' leases are unknown in this run' in e for e in errors):
-        return []
-    return ['if those are new hosts that another slice of this job (or a later batch) brings in, set hostgw_predict_new: '
-            'true (predict_new) to plan them as new; only when no run over part of the group has brought in hosts since '
-            'the last run over the whole group (docs/fleet.md)']
 
 
 def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
@@ -436,7 +430,7 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
                          o.get('network6'), o.get('subnet_len6'), o.get('subnet_min6'), o.get('subnet_max6'),
                          assume_new=assume_new)
     except PlanError as e:
-        raise PlanError(e.errors + _stateless_hint(inputs, e.errors) + _predict_hint(inputs, e.errors, o))
+        raise PlanError(e.errors + _partial_run_hints(inputs, e.unknown, bool(o.get('predict_new'))), e.unknown)
     summarize(plan, inputs.members)
     plan['members_read'] = inputs.tables_read
     plan['predicted'] = sorted(inputs.predicted)
@@ -456,8 +450,12 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     return plan
 
 
-def preflight_inputs(plan, hostvars, play_hosts, facts_var=HOST_FACTS, uplink_var='hostgw_iface', want_names=False):
+def preflight_inputs(plan, hostvars, play_hosts, facts_var=HOST_FACTS, uplink_var='hostgw_iface', want_names=False,
+                     settings=None):
     """What ``hostgw_preflight`` reads: ``(facts, ifaces, names, errors)``.
+
+    ``settings``: a dict to fill with ``{host: {variable: value}}`` of the ``PER_HOST_SETTINGS`` the inventory sets
+    for each host of the run that has facts (read through the same view: each host's variables computed once).
 
     ``facts``: ``{host: facts_var facts}`` of the plan's hosts in this run; ``ifaces``: ``uplink_var`` of the hosts
     the plan has no uplink for (pre-flight explains why); ``names``: each host's ``hostgw_*`` variable names (only
@@ -488,6 +486,8 @@ def preflight_inputs(plan, hostvars, play_hosts, facts_var=HOST_FACTS, uplink_va
             without.append(name)
             continue
         facts[name] = found
+        if settings is not None:
+            settings[name] = _set_vars(view, PER_HOST_SETTINGS)
         if hosts[name].get('uplink') is None or not hosts[name].get('mtu'):
             iface = view.get(uplink_var)
             ifaces[name] = None if _is_unset(iface) else _text(iface)
@@ -509,19 +509,11 @@ PER_HOST_SETTINGS = ('hostgw_bridge', 'hostgw_iface', 'hostgw_mtu', 'hostgw_cni_
                      'hostgw_state_dir')
 
 
-def host_settings(hosts, hostvars, names=PER_HOST_SETTINGS):
-    """``({host: {variable: value}}, errors)``: the variables of ``names`` that ``hostvars`` sets for each host of
-    ``hosts`` (inventory, host or group variables), each templated once; unset ones are left out."""
-    errors = []
+def _set_vars(view, names):
+    """``{variable: value}`` of the ``names`` the host's variables set (templated once each); unset ones left out."""
     out = {}
-    for name in hosts:
-        if name not in hostvars:
-            continue
-        view = HostView(name, hostvars[name], errors)
-        found = {}
-        for var in names:
-            value = view.get(var)
-            if value is not MISSING:
-                found[var] = value
-        out[name] = found
-    return out, errors
+    for var in names:
+        value = view.get(var)
+        if value is not MISSING:
+            out[var] = value
+    return out

@@ -28,8 +28,11 @@ SOURCE_NEW = 'new'
 class PlanError(Exception):
     """Invalid input or an impossible plan. ``errors`` lists every problem found, each naming host and value."""
 
-    def __init__(self, errors):
+    def __init__(self, errors, unknown=()):
         self.errors = list(errors)
+        #: Hosts refused because no lease or record of the run knows them (``unknown_error``), for callers that
+        #: explain what to run.
+        self.unknown = list(unknown)
         super(PlanError, self).__init__('; '.join(self.errors))
 
 
@@ -295,8 +298,9 @@ def unknown_error(names, label='network', six=''):
             'give their subnets away: %s' % (name_list(names), label, len(names), how.replace('with it', 'with them')))
 
 
-def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, assume_new=False):
-    """Return ``{name: (idx, source)}`` for one family, appending to ``errors``/``notes``."""
+def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, assume_new=False, unknown_out=None):
+    """Return ``{name: (idx, source)}`` for one family, appending to ``errors``/``notes`` (and the names of hosts
+    nobody knows to ``unknown_out``)."""
     taken = {}      # idx -> name
     result = {}
     label = pool.label
@@ -393,6 +397,8 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
 
     if unknown:
         errors.append(unknown_error([m.name for m in unknown], label, six))
+        if unknown_out is not None:
+            unknown_out.extend(m.name for m in unknown)
 
     # 3. new hosts: lowest free subnet in [min, max], by host name (inventory order does not matter)
     new.sort(key=lambda x: x.name)
@@ -468,10 +474,11 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         parsed[m.name] = (ip, ip6)
 
     notes = []
-    alloc4 = _allocate(pool4, unique, 'pin', 'lease', 'record', errors, notes, assume_new)
-    alloc6 = _allocate(pool6, unique, 'pin6', 'lease6', 'record6', errors, notes, assume_new) if pool6 is not None else {}
+    unknown = []
+    alloc4 = _allocate(pool4, unique, 'pin', 'lease', 'record', errors, notes, assume_new, unknown)
+    alloc6 = _allocate(pool6, unique, 'pin6', 'lease6', 'record6', errors, notes, assume_new, unknown) if pool6 is not None else {}
     if errors:
-        raise PlanError(errors)
+        raise PlanError(errors, sorted(set(unknown)))
 
     hosts = {}
     routes = []

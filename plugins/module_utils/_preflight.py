@@ -209,7 +209,7 @@ def check_host_settings(settings, defaults):
     return errors, bridges
 
 
-def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None, host=None):
+def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None, host=None, state_dir=None, cni_conf_dir=None):
     """Mesh-wide settings that a node module would only refuse after other modules changed the node.
 
     ``host``: the host whose variables set them (the run-once host), named where a value may be per host.
@@ -218,7 +218,9 @@ def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None, host=None):
     for problem in (ifname_error(bridge, 'hostgw_bridge', host),
                     None if mtu is None else mtu_error(mtu),
                     None if proto is None else proto_error(proto),
-                    None if cni_conf_name is None else conf_name_error(cni_conf_name)):
+                    None if cni_conf_name is None else conf_name_error(cni_conf_name),
+                    None if state_dir is None else path_error(state_dir, 'hostgw_state_dir', host),
+                    None if cni_conf_dir is None else path_error(cni_conf_dir, 'hostgw_cni_conf_dir', host)):
         if problem:
             errors.append(problem)
     return errors
