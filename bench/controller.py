@@ -45,6 +45,7 @@ import_collection()
 # pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import plan_inventory, preflight_inputs  # noqa: E402
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import check_mesh  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils._lease import leases  # noqa: E402
 
 OPTIONS = dict(network='10.0.0.0/8', subnet_len=24, lease_peers=3, unknown_leases='fail')
 
@@ -82,8 +83,9 @@ def settled(n):
                           'ansible_facts': {'hostgw_lease': {}, 'hostgw_host': host_facts(node_ip(i))}}
     hv = dict((h, FakeHostVarsVars(v)) for h, v in first.items())
     plan = plan_inventory('hostgw_nodes', sorted(hv), hv, sorted(hv), OPTIONS)
+    written = leases(plan)
     for h, v in first.items():
-        v['ansible_facts']['hostgw_lease'] = json.loads(json.dumps(plan['hosts'][h]['lease']))
+        v['ansible_facts']['hostgw_lease'] = json.loads(json.dumps(written[h]))
     return first
 
 

@@ -27,7 +27,7 @@ import_collection()
 
 # pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, plan_mesh  # noqa: E402
-from ansible_collections.hostgw.network.plugins.module_utils._lease import build_leases  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils._lease import leases  # noqa: E402
 from ansible_collections.hostgw.network.plugins.module_utils import _inputs as inputs  # noqa: E402
 from ansible_collections.hostgw.network.plugins.action import hostgw_subnet as action  # noqa: E402
 
@@ -54,13 +54,13 @@ def members_settled(n, plan):
 
 def hostvars_for(n, plan, lost=0.0):
     """Plain-dict hostvars as the action plugin sees them; ``lost``: share of hosts without a lease."""
-    hosts = build_leases(plan)['hosts']
+    written = leases(dict(plan, lease_peers=3))
     every = int(1 / lost) if lost else 0
     hv = {}
     for i, name in enumerate(names(n)):
         v = {'hostgw_node_ip': node_ip(i)}
         if not (every and i % every == 0):
-            v['hostgw_lease'] = hosts[name]['lease']
+            v['hostgw_lease'] = written[name]
         else:
             v['hostgw_lease'] = {}
         hv[name] = v

@@ -36,7 +36,10 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description='hostgw benchmarks (docs/benchmarks.md)')
     p.add_argument('--quick', action='store_true', help='N = 100 and 1,000 routes, 3 runs; planning up to 10,000 hosts')
     p.add_argument('--playbook', action='store_true', help='also the playbook benchmark on podman container hosts (slow)')
-    p.add_argument('--only', default=None, help='comma-separated parts to run: route, plan, playbook')
+    p.add_argument('--only', default=None, help='comma-separated parts to run: route, plan, planning, playbook, scale')
+    p.add_argument('--scale', action='store_true', help='also the scale harness (bench/scale.py) on network-namespace hosts (slow)')
+    p.add_argument('--scale-sizes', default='10,50,100,200', help='host counts for the scale harness (default 10,50,100,200)')
+    p.add_argument('--planning-sizes', default=None, help='host counts for planning in ansible-playbook (default 1000,10000)')
     p.add_argument('--runs', type=int, default=None, help='runs per measurement (default 5; 3 at 10,000 routes)')
     p.add_argument('--route-sizes', default=None, help='route counts (default 100,1000,10000)')
     p.add_argument('--plan-sizes', default=None, help='host counts for plan_mesh (default 1000,10000,65000)')
@@ -53,6 +56,13 @@ def parse_args(argv):
 def targets(data):
     """Each target of the issue: (target, measured, met)."""
     out = []
+    for r in data.get('planning') or []:
+        if r['hosts'] >= 10000:
+            out.append(('planning %s hosts (%s) within 1x of reading one variable per host' % ('{:,}'.format(r['hosts']), r['case']),
+                        '%.2f s against %.2f s (%.2fx)' % (r['plan_s'], r['baseline_s'], r['plan_s'] / r['baseline_s']),
+                        r['plan_s'] <= r['baseline_s']))
+            out.append(('plan result at most 120 B a host (%s)' % r['case'], '%.0f B' % r['result_bytes_per_host'],
+                        r['result_bytes_per_host'] <= 120))
     route = data.get('route')
     if route:
         res = route['results']
@@ -115,12 +125,13 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if os.geteuid() != 0:
         sys.exit('bench/run.py needs root: it creates network namespaces (and podman containers with --playbook)')
-    parts = set(args.only.split(',')) if args.only else set(['route', 'plan'] + (['playbook'] if args.playbook else []))
-    unknown = parts - {'route', 'plan', 'playbook'}
+    default_parts = ['route', 'plan', 'planning'] + (['playbook'] if args.playbook else []) + (['scale'] if args.scale else [])
+    parts = set(args.only.split(',')) if args.only else set(default_parts)
+    unknown = parts - {'route', 'plan', 'planning', 'playbook', 'scale'}
     if unknown:
         sys.exit('unknown part(s): %s' % ', '.join(sorted(unknown)))
-    if 'playbook' in parts and not os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
-        sys.exit('the playbook part needs the environment of scripts/env.sh: source scripts/env.sh first')
+    if parts & {'playbook', 'planning', 'scale'} and not os.environ.get('ANSIBLE_COLLECTIONS_PATH'):
+        sys.exit('the playbook, planning and scale parts need the environment of scripts/env.sh: source scripts/env.sh first')
     venv = os.environ.get('VENV') or os.path.join(REPO, '.venv')
     venv_deb = os.environ.get('VENV_DEB') or os.path.join(REPO, '.venv-deb')
     default_pythons = (os.path.join(venv, 'bin', 'python'), os.path.join(venv_deb, 'bin', 'python'))
@@ -151,9 +162,17 @@ def main(argv=None):
     if 'plan' in parts:
         import plan  # pylint: disable=import-outside-toplevel
         data['plan'] = plan.bench_plan(plan_sizes, runs, [n for n in plan_sizes if n == 10000])
+    if 'planning' in parts:
+        import planning  # pylint: disable=import-outside-toplevel
+        data['planning'] = [planning.bench(n, case, 1 if quick else 3)
+                            for n in (_ints(args.planning_sizes) if args.planning_sizes else [1000, 10000])
+                            for case in ('settled', 'new')]
     if 'playbook' in parts:
         import playbook  # pylint: disable=import-outside-toplevel
         data['playbook'] = playbook.bench_playbooks(_ints(args.playbook_sizes), args.forks)
+    if 'scale' in parts:
+        import scale  # pylint: disable=import-outside-toplevel
+        data['scale'] = scale.run(_ints(args.scale_sizes), args.forks or 5, args.out)
     data['seconds'] = time.time() - started
     data['loadavg_at_end'] = loadavg()
 
@@ -174,6 +193,15 @@ def main(argv=None):
         import plan  # pylint: disable=import-outside-toplevel
         lines.append('## Planning on the controller\n')
         lines.append(plan.report(data['plan']))
+    if 'planning' in data:
+        import planning  # pylint: disable=import-outside-toplevel
+        lines.append('## Planning in ansible-playbook, side by side with Ansible reading one variable per host\n')
+        lines.append(planning.report(data['planning']))
+        lines.append('')
+    if 'scale' in data:
+        lines.append('## Scale harness (network-namespace hosts)\n')
+        lines.append(str(data['scale']))
+        lines.append('')
     if 'playbook' in data:
         import playbook  # pylint: disable=import-outside-toplevel
         lines.append('## Playbooks on container hosts\n')

@@ -36,7 +36,7 @@ ARGUMENT_SPEC = dict(
     unknown_leases=dict(type='str', choices=['fail', 'new'], default='fail'),
     facts_var=dict(type='str', default='hostgw_host'),
     uplink_var=dict(type='str', default='hostgw_iface'),
-    facts=dict(type='bool', default=True),
+    facts=dict(type='bool', default=False),
 )
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import ipaddress
 
 from ansible_collections.hostgw.network.plugins.module_utils._lease import (
-    DEFAULT_PEERS, MAX_PEERS, build_leases, gather_records, table_rows)
+    DEFAULT_PEERS, MAX_PEERS, gather_records, table_rows)
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import find_uplink
 from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, Pool, name_list, plan_mesh, summarize
 
@@ -400,7 +400,8 @@ def _partial_run_hints(inputs, unknown, predict_new):
 
 
 def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
-    """The whole planning step of ``hostgw_subnet``: read inputs, plan, add uplinks and leases.
+    """The whole planning step of ``hostgw_subnet``: read inputs, plan, add uplinks (each node builds its own lease
+    from the plan: ``_lease.lease_of``).
 
     ``options``: the module's arguments (``network``, ``subnet_len``, ... ``lease_var``, ``unknown_leases``,
     ``lease_peers``, ``facts_var``, ``uplink_var``). Returns the plan; raises ``PlanError`` listing every problem.
@@ -444,7 +445,6 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     host_uplinks(plan, inputs.views, o.get('facts_var') or HOST_FACTS, o.get('uplink_var') or 'hostgw_iface')
     if errors:
         raise PlanError(errors)
-    build_leases(plan, k)
     plan['group'] = group
     plan['lease_peers'] = k
     return plan
@@ -466,7 +466,7 @@ def preflight_inputs(plan, hostvars, play_hosts, facts_var=HOST_FACTS, uplink_va
     hosts = plan.get('hosts') if isinstance(plan, dict) else None
     if not isinstance(hosts, dict) or not isinstance(plan.get('network'), str):
         return {}, {}, {}, ['plan is not a plan of hostgw.network.hostgw_subnet (it needs network and hosts): pass '
-                            '"{{ ansible_facts.hostgw_plan }}"']
+                            'the plan of the registered result, "{{ planned.plan }}"']
     in_run = set(play_hosts)
     facts, ifaces, names = {}, {}, {}
     without = []

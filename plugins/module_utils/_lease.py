@@ -15,6 +15,8 @@ Leases written before ring leases carry a ``mesh`` with a record of every member
 
 from __future__ import annotations
 
+import bisect
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 #: Default number of peers each lease records (``lease_peers``).
@@ -36,28 +38,49 @@ def successors(names, k):
     return out
 
 
-def build_leases(plan, k=DEFAULT_PEERS):
-    """Add ``lease`` (the exact content of ``lease.json``) to every host of ``plan``; return the plan.
+def _record(h):
+    return {'subnet': h.get('subnet'), 'subnet6': h.get('subnet6'), 'node_ip': h.get('node_ip')}
+
+
+def lease_of(plan, name, ring=None):
+    """The exact content of ``name``'s ``lease.json`` under ``plan`` (a dict).
 
     Keys: ``comment``, ``host``, ``network``, ``subnet``, ``network6``, ``subnet6`` and ``peers``: the ring
-    successors' ``{subnet, subnet6, node_ip}``. One record object per host is shared by its k recorders.
+    successors' ``{subnet, subnet6, node_ip}`` (``plan['lease_peers']`` of them). Built on the node from the plan it
+    already receives, so the controller never carries one lease document per host. ``ring``: the sorted member names,
+    when the caller builds many leases. Raises ``KeyError`` for a host the plan does not hold.
     """
     hosts = plan['hosts']
-    records = {}
-    for name, h in hosts.items():
-        records[name] = {'subnet': h['subnet'], 'subnet6': h.get('subnet6'), 'node_ip': h.get('node_ip')}
-    for name, peers in successors(hosts, k).items():
-        h = hosts[name]
-        h['lease'] = {
-            'comment': COMMENT % name,
-            'host': name,
-            'network': plan['network'],
-            'subnet': h['subnet'],
-            'network6': plan.get('network6'),
-            'subnet6': h.get('subnet6'),
-            'peers': dict((p, records[p]) for p in peers),
-        }
-    return plan
+    h = hosts[name]
+    if ring is None:
+        ring = sorted(hosts)
+    k = plan.get('lease_peers') or DEFAULT_PEERS
+    n = len(ring)
+    k = min(k, n - 1)
+    i = bisect.bisect_left(ring, name)
+    peers = [ring[(i + j) % n] for j in range(1, k + 1)]
+    return {
+        'comment': COMMENT % name,
+        'host': name,
+        'network': plan['network'],
+        'subnet': h['subnet'],
+        'network6': plan.get('network6'),
+        'subnet6': h.get('subnet6'),
+        'peers': dict((p, _record(hosts[p])) for p in peers),
+    }
+
+
+def leases(plan):
+    """``{name: lease_of(plan, name)}`` for every host of the plan (tests and benchmarks; a node builds only its own)."""
+    ring = sorted(plan['hosts'])
+    return dict((name, lease_of(plan, name, ring)) for name in ring)
+
+
+def lease_text(lease):
+    """``lease.json``'s text: the bytes ``to_nice_json(indent=2)`` gave before leases were built on the node (so a
+    mesh converged by an earlier release re-runs with nothing changed), and a newline."""
+    import json  # pylint: disable=import-outside-toplevel
+    return json.dumps(lease, indent=2, sort_keys=True, separators=(',', ': ')) + '\n'
 
 
 def peer_records(lease):
@@ -122,22 +145,19 @@ MEMBERS_COMMENT = 'hostgw member table of %s; managed by Ansible (hostgw.network
 ROW = ('subnet', 'node_ip', 'subnet6', 'node_ip6')
 
 
-def members_table(host, group, routes):
-    """The member table of ``host`` from the plan's ``routes`` (``{host, dest, via}`` per member and family).
+def members_table(host, group, hosts):
+    """The member table of ``host`` from the plan's ``hosts`` (``{name: {subnet, node_ip, subnet6, node_ip6, ...}}``).
 
     Returns ``{comment, host, group, members: {name: [subnet, node_ip(, subnet6, node_ip6)]}}``."""
-    rows = {}
-    for r in routes or ():
-        name, dest, via = r.get('host'), r.get('dest'), r.get('via')
-        if not isinstance(name, str) or not isinstance(dest, str):
-            continue
-        row = rows.setdefault(name, [None, None, None, None])
-        off = 2 if ':' in dest else 0
-        row[off], row[off + 1] = dest, via
     members = {}
-    for name in sorted(rows):
-        row = rows[name]
-        members[name] = row if row[2] is not None else row[:2]
+    for name in sorted(hosts or {}):
+        h = hosts[name]
+        if not isinstance(name, str) or not isinstance(h, dict) or not isinstance(h.get('subnet'), str):
+            continue
+        row = [h.get('subnet'), h.get('node_ip')]
+        if h.get('subnet6') is not None:
+            row += [h.get('subnet6'), h.get('node_ip6')]
+        members[name] = row
     return {'comment': MEMBERS_COMMENT % host, 'host': host, 'group': group, 'members': members}
 
 
@@ -167,4 +187,25 @@ def table_rows(table):
     for name, row in table['members'].items():
         if isinstance(row, (list, tuple)):
             out[name] = dict(zip(ROW, row))
+    return out
+
+
+class LeaseError(Exception):
+    """A plan the node cannot build its files from (not a plan, or the node is not in it)."""
+
+
+def mesh_files(plan, host, lease_path=None, members_path=None):
+    """The files ``hostgw_files`` writes from the plan for ``host``: its lease and its member table (``{path,
+    content, mode}`` each, mode 0600), for the paths given."""
+    if not isinstance(plan, dict) or not isinstance(plan.get('hosts'), dict) or not isinstance(plan.get('network'), str):
+        raise LeaseError('mesh.plan is not a plan of hostgw.network.hostgw_subnet (it needs network and hosts)')
+    if host not in plan['hosts']:
+        raise LeaseError('mesh.host %s is not a host of the plan (%d hosts, group %s)'
+                         % (host, len(plan['hosts']), plan.get('group')))
+    out = []
+    if lease_path:
+        out.append(dict(path=lease_path, content=lease_text(lease_of(plan, host)), mode='0600'))
+    if members_path:
+        table = members_table(host, plan.get('group') or 'hostgw_nodes', plan['hosts'])
+        out.append(dict(path=members_path, content=members_text(table), mode='0600'))
     return out

@@ -180,3 +180,20 @@ class OnLink:
                 break
             pos = max(pos, bisect.bisect_right(sorted_ints, hi))
         return out
+
+
+def member_routes(hosts):
+    """The mesh's routes from a plan's ``hosts`` (``{name: {subnet, node_ip, subnet6, node_ip6, ...}}``): one
+    ``{host, dest, via}`` per member and family, in name order (every node gets the same list; the node's own entry
+    is skipped where it is applied). Entries without a subnet or node IP, and keys other than these, are ignored."""
+    routes = []
+    if not isinstance(hosts, dict):
+        return routes
+    for name in sorted(hosts):
+        h = hosts[name]
+        if not isinstance(h, dict):
+            continue
+        for dest, via in ((h.get('subnet'), h.get('node_ip')), (h.get('subnet6'), h.get('node_ip6'))):
+            if dest and via:
+                routes.append({'host': name, 'dest': dest, 'via': via})
+    return routes

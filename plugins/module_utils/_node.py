@@ -24,7 +24,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._bridge import (
     plan_bridge,
     validate_name,
 )
-from ansible_collections.hostgw.network.plugins.module_utils._mesh import MTU_MAX, MTU_MIN, find_uplink
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import MTU_MAX, MTU_MIN, find_uplink, member_routes
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     RouteChanges,
     RouteError,
@@ -254,7 +254,10 @@ def _routes_once(p, kernel, check_mode, diff):
         use_nh = use_nexthops(p.get('nexthop_objects', 'auto'), nexthops)
         result['uplink'] = dev_name
         result['nexthop_objects'] = use_nh
-        wanted = parse_wanted(p['routes'], p['metric'])
+        routes = p.get('routes')
+        if routes is None:
+            routes = member_routes(p.get('members'))
+        wanted = parse_wanted(routes, p['metric'])
         keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
         result['own_subnets'] = [w.dest for w in skipped]
         result['boot_state'] = dict(uplink=dev_name, proto=proto, nexthop_objects=use_nh, routes=[

@@ -424,8 +424,10 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
               network6=None, subnet_len6=None, subnet_min6=None, subnet_max6=None, assume_new=False):
     """Plan subnets for ``members`` (list of ``Member``). Raise ``PlanError`` listing every problem.
 
-    Returns a dict: ``network``, ``subnet_len``, ``network6``, ``subnet_len6``, ``hosts`` (name -> host plan),
-    ``routes`` (one entry per member and family: ``host``, ``dest``, ``via``), ``notes``.
+    Returns a dict: ``network``, ``subnet_len``, ``network6``, ``subnet_len6``, ``hosts`` (name -> ``subnet``,
+    ``node_ip``, ``source``, and ``subnet6``, ``node_ip6``, ``source6`` in dual-stack plans), ``notes``. Everything
+    derived from a host's entry (gateways: ``host_view``; routes: ``_mesh.member_routes``; leases:
+    ``_lease.lease_of``) is left out, so that the plan of 10,000 hosts stays about 100 bytes a host.
 
     ``assume_new``: a host in the run whose lease is unknown (``None``) is treated as new instead of
     failing. Only for callers that have no lease source at all.
@@ -481,31 +483,13 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         raise PlanError(errors, sorted(set(unknown)))
 
     hosts = {}
-    routes = []
     for m in sorted(unique, key=lambda x: x.name):
         ip, ip6 = parsed[m.name]
         idx, source = alloc4[m.name]
-        gateway = pool4.gateway(idx)
-        entry = {
-            'subnet': pool4.subnet(idx),
-            'gateway': gateway,
-            'gateway_cidr': '%s/%d' % (gateway, pool4.subnet_len),
-            'node_ip': ip,
-            'source': source,
-            'in_run': bool(m.in_run),
-        }
-        routes.append({'host': m.name, 'dest': entry['subnet'], 'via': ip})
+        entry = {'subnet': pool4.subnet(idx), 'node_ip': ip, 'source': source}
         if pool6 is not None:
             idx6, source6 = alloc6[m.name]
-            gateway6 = pool6.gateway(idx6)
-            entry.update({
-                'subnet6': pool6.subnet(idx6),
-                'gateway6': gateway6,
-                'gateway6_cidr': '%s/%d' % (gateway6, pool6.subnet_len),
-                'node_ip6': ip6,
-                'source6': source6,
-            })
-            routes.append({'host': m.name, 'dest': entry['subnet6'], 'via': ip6})
+            entry.update({'subnet6': pool6.subnet(idx6), 'node_ip6': ip6, 'source6': source6})
         hosts[m.name] = entry
 
     return {
@@ -516,9 +500,29 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         'network6': str(pool6.network) if pool6 is not None else None,
         'subnet_len6': pool6.subnet_len if pool6 is not None else None,
         'hosts': hosts,
-        'routes': routes,
         'notes': notes,
     }
+
+
+def first_address(subnet):
+    """The first address of a subnet given as canonical CIDR text (the pods' gateway), without the prefix length."""
+    net = ipaddress.ip_network(subnet)
+    return str(net.network_address + 1)
+
+
+def host_view(plan, name):
+    """One host's entry of ``plan`` with what is derived from it: ``gateway`` and ``gateway_cidr`` (and ``gateway6``,
+    ``gateway6_cidr`` in dual-stack plans), the first address of each subnet. The plan itself carries only what
+    cannot be derived, so that it stays small however large the mesh (what the role and the ``plan_host`` filter
+    read per host). Raises ``KeyError`` for a host the plan does not hold."""
+    entry = dict(plan['hosts'][name])
+    for suffix in ('', '6'):
+        subnet = entry.get('subnet' + suffix)
+        if subnet:
+            gateway = first_address(subnet)
+            entry['gateway' + suffix] = gateway
+            entry['gateway%s_cidr' % suffix] = '%s/%s' % (gateway, subnet.split('/')[1])
+    return entry
 
 
 def _same_subnet(a, b):
@@ -551,5 +555,5 @@ def summarize(plan, members):
         elif 'subnet6' in host and _new_or_moved(host['source6'], m.lease6, host['subnet6']):
             moved.append(name)
     plan['new_or_moved'] = sorted(moved)
-    plan['not_in_run'] = sorted(name for name, host in plan['hosts'].items() if not host['in_run'])
+    plan['not_in_run'] = sorted(set(m.name for m in members if not m.in_run and m.name in plan['hosts']))
     return plan

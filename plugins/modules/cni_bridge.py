@@ -38,7 +38,7 @@ options:
   addresses:
     description:
       - Gateway addresses with prefix length, at most one per family, for example
-        RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.gateway_cidr) (C(10.244.1.1/24)).
+        the C(gateway_cidr) of the host's plan entry (C(10.244.1.1/24)), from the filter P(hostgw.network.plan_host#filter).
       - Any other address on the bridge is removed, except IPv6 link-local ones.
     type: list
     elements: str
@@ -57,8 +57,8 @@ seealso:
 '''
 
 EXAMPLES = r'''
-# The gateway address is the planner's RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.gateway_cidr)
-# for the host, as the hostgw.network.hostgw role passes it.
+# The gateway address is the host's gateway_cidr from the plan, as the hostgw.network.hostgw role passes it:
+# addresses: ["{{ (planned.plan | hostgw.network.plan_host(inventory_hostname)).gateway_cidr }}"]
 - name: Bridge with this node's pod gateway
   hostgw.network.cni_bridge:
     bridge: cni0

@@ -46,35 +46,33 @@ options:
         description: Octal mode as a string, such as C('0644').
         type: str
         default: '0644'
-  members:
+  mesh:
     description:
-      - The node's member table, built on the node from the routes of the plan (so the controller sends the mesh once
-        more, as the route task does, not a document per host), holding every member's subnets and node IPs, one member a
-        line, written like the O(files) (mode C(0600)) and recorded in the manifest.
-      - The C(hostgw.network.hostgw) role writes it to C(<hostgw_state_dir>/members.json); a run that covers only part
-        of the group reads it back (M(hostgw.network.hostgw_facts) with O(hostgw.network.hostgw_facts#module:members=true)).
-      - Ignored with O(state=absent) (the manifest lists the table).
+      - Files built on the node from the mesh plan, RV(hostgw.network.hostgw_subnet#module:plan) (so the controller sends
+        the plan once, as the route task does, never a document per host), written like the O(files) (mode C(0600)) and
+        recorded in the manifest. Ignored with O(state=absent) (the manifest lists them).
     type: dict
     suboptions:
-      path:
-        description: Absolute path of the table.
-        type: path
+      plan:
+        description: The plan, RV(hostgw.network.hostgw_subnet#module:plan).
+        type: dict
         required: true
       host:
-        description: The node's inventory name (recorded in the table).
+        description: The node's inventory name in the plan.
         type: str
         required: true
-      group:
-        description: The inventory group of the mesh (recorded in the table).
-        type: str
-        default: hostgw_nodes
-      routes:
+      lease:
         description:
-          - The plan's routes, RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.routes) (C(host),
-            C(dest), C(via) per member and family).
-        type: list
-        elements: dict
-        required: true
+          - Path of the node's lease (C(<hostgw_state_dir>/lease.json) in the C(hostgw.network.hostgw) role). The lease
+            holds the node's subnets and the subnets and node IPs of its RV(hostgw.network.hostgw_subnet#module:plan.lease_peers)
+            successors on the ring of member names (the records that keep a wiped peer's subnet).
+        type: path
+      members:
+        description:
+          - Path of the node's member table (C(<hostgw_state_dir>/members.json) in the role). It holds every member's
+            subnets and node IPs, one member a line. A run that covers only part of the group reads it back
+            (M(hostgw.network.hostgw_facts) with O(hostgw.network.hostgw_facts#module:members=true)).
+        type: path
   manifest:
     description:
       - Path of the manifest recording what was written (JSON, mode C(0600)), such as C(/etc/hostgw/manifest.json).
@@ -101,15 +99,21 @@ EXAMPLES = r'''
         mode: '0644'
   become: true
 
-- name: Write a node's member table from a plan's routes
+# The role passes the registered plan: plan: "{{ planned.plan }}" (planned: hostgw.network.hostgw_subnet's result).
+- name: Write a node's lease and member table from the plan
   hostgw.network.hostgw_files:
     manifest: /etc/hostgw/manifest.json
-    members:
-      path: /etc/hostgw/members.json
+    mesh:
       host: node1
-      routes:
-        - {host: node1, dest: 10.244.1.0/24, via: 192.0.2.11}
-        - {host: node2, dest: 10.244.2.0/24, via: 192.0.2.12}
+      lease: /etc/hostgw/lease.json
+      members: /etc/hostgw/members.json
+      plan:
+        network: 10.244.0.0/16
+        group: hostgw_nodes
+        lease_peers: 3
+        hosts:
+          node1: {subnet: 10.244.1.0/24, node_ip: 192.0.2.11}
+          node2: {subnet: 10.244.2.0/24, node_ip: 192.0.2.12}
   become: true
 
 - name: Remove exactly what hostgw wrote (and the directories it created, when empty)
@@ -148,11 +152,11 @@ def main():
                 content=dict(type='str'),
                 mode=dict(type='str', default='0644'),
             )),
-            members=dict(type='dict', options=dict(
-                path=dict(type='path', required=True),
+            mesh=dict(type='dict', options=dict(
+                plan=dict(type='dict', required=True),
                 host=dict(type='str', required=True),
-                group=dict(type='str', default='hostgw_nodes'),
-                routes=dict(type='list', elements='dict', required=True),
+                lease=dict(type='path'),
+                members=dict(type='path'),
             )),
             manifest=dict(type='path'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
@@ -161,10 +165,12 @@ def main():
     )
     p = module.params
     files = list(p['files'])
-    m = p['members']
-    if m and p['state'] == 'present':
-        table = _lease.members_table(m['host'], m['group'], m['routes'])
-        files.append(dict(path=m['path'], content=_lease.members_text(table), mode='0600'))
+    mesh = p['mesh']
+    if mesh and p['state'] == 'present':
+        try:
+            files = _lease.mesh_files(mesh['plan'], mesh['host'], mesh['lease'], mesh['members']) + files
+        except _lease.LeaseError as e:
+            module.fail_json(msg=str(e))
     try:
         changed, diffs, kept = _files.sync(module, files, p['manifest'], p['state'] == 'present', module.check_mode)
     except _files.FilesError as e:

@@ -17,7 +17,7 @@ description:
   - Checks the plan of M(hostgw.network.hostgw_subnet) against the facts M(hostgw.network.hostgw_facts) gathered on
     every node of the play, on the controller, in one call (use C(run_once=true)), and fails listing every problem
     with the host and value named.
-  - Only checks. The uplink and its MTU come from the plan (RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink)).
+  - Only checks. The uplink and its MTU come from the plan (RV(hostgw.network.hostgw_subnet#module:plan.hosts.uplink)).
     Checks that each node's uplink exists and holds its node IP (where the plan has no uplink, it says why, the node IP
     is not on the node, or C(hostgw_iface) is missing or does not hold it), that every peer's node IP is on-link on
     each node's uplink (host-gw cannot cross routers, which Flannel never checks), that no node address and no foreign
@@ -57,7 +57,7 @@ attributes:
     support: none
 options:
   plan:
-    description: The plan, C(hostgw_plan) as M(hostgw.network.hostgw_subnet) returns it.
+    description: The plan, RV(hostgw.network.hostgw_subnet#module:plan) (registered).
     type: dict
     required: true
   bridge:
@@ -132,16 +132,17 @@ EXAMPLES = r'''
   hostgw.network.hostgw_subnet:
     network: 10.244.0.0/16
   run_once: true
+  register: planned
 
 - name: Check the mesh before changing any node
   hostgw.network.hostgw_preflight:
-    plan: "{{ ansible_facts.hostgw_plan }}"
+    plan: "{{ planned.plan }}"
     bridge: cni0
   run_once: true
 
 - name: Also catch typos in the hostgw_* variables of every host
   hostgw.network.hostgw_preflight:
-    plan: "{{ ansible_facts.hostgw_plan }}"
+    plan: "{{ planned.plan }}"
     known_vars: [hostgw_network, hostgw_bridge, hostgw_iface, hostgw_node_ip, hostgw_subnet]
   run_once: true
 '''
@@ -160,8 +161,8 @@ ansible_facts:
     hostgw_preflight:
       description:
         - Deprecated (kept for one release; removed in 1.0.0), read the plan instead
-          (RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink) and
-          RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.mtu)).
+          (RV(hostgw.network.hostgw_subnet#module:plan.hosts.uplink) and
+          RV(hostgw.network.hostgw_subnet#module:plan.hosts.mtu)).
         - Per checked host (C(hosts)), its C(uplink) and the uplink's C(mtu), as the plan has them.
       type: dict
       sample: {hosts: {host1: {uplink: eth0, mtu: 1500}}}

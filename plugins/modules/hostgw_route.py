@@ -23,7 +23,7 @@ description:
   - Checks host-gw's hard requirement before changing anything, that every next hop must be on-link on the uplink
     (inside the prefix of an address of O(uplink), or IPv6 link-local). Otherwise the module fails naming the peer.
   - A route whose next hop is an address of this host (the host's own subnet) is never installed; it is reported
-    in RV(own_subnets). So the same O(routes) list can be given to every node of the mesh.
+    in RV(own_subnets). So the same O(members) (or O(routes)) can be given to every node of the mesh.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
@@ -31,10 +31,17 @@ extends_documentation_fragment:
   - hostgw.network.attributes.diff_full
   - hostgw.network.netlink
 options:
+  members:
+    description:
+      - The mesh as planned, RV(hostgw.network.hostgw_subnet#module:plan.hosts), as the C(hostgw.network.hostgw) role
+        passes it. Each member gives one route per family, its C(subnet) via its C(node_ip) (and C(subnet6) via
+        C(node_ip6)); other keys of the entries are ignored. The route to the node's own subnet is skipped.
+      - One of O(members) and O(routes) is required when O(state=present).
+    type: dict
   routes:
     description:
-      - The wanted routes, typically RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.routes).
-      - Required when O(state=present).
+      - The wanted routes, written out (instead of O(members)).
+      - One of O(members) and O(routes) is required when O(state=present).
     type: list
     elements: dict
     suboptions:
@@ -52,7 +59,7 @@ options:
   uplink:
     description:
       - The uplink interface all peers are reached through (Flannel's C(--iface)), as the planner returns it in
-        RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.hosts.uplink).
+        RV(hostgw.network.hostgw_subnet#module:plan.hosts.uplink).
       - If omitted, the interface that holds O(node_ip) is used.
       - One of O(uplink) and O(node_ip) is required when O(state=present).
       - The alias O(dev) is deprecated and will be removed in hostgw.network 1.0.0.
@@ -96,12 +103,13 @@ options:
     default: auto
   purge:
     description:
-      - Delete owned routes (O(proto)) that are not in O(routes), for example the routes of a departed peer.
+      - Delete owned routes (O(proto)) that are not wanted (not in O(members) or O(routes)), for example the routes of a
+        departed peer.
     type: bool
     default: true
   state:
     description:
-      - V(present) ensures O(routes). V(absent) deletes every route marked with O(proto) and nothing else.
+      - V(present) ensures the wanted routes. V(absent) deletes every route marked with O(proto) and nothing else.
     type: str
     choices: [present, absent]
     default: present
@@ -114,8 +122,18 @@ seealso:
 '''
 
 EXAMPLES = r'''
-# The same list on every node (the node's own subnet is skipped): the planner's
-# RV(hostgw.network.hostgw_subnet#module:ansible_facts.hostgw_plan.routes), as the hostgw.network.hostgw role passes it.
+# The planner's hosts (hostgw.network.hostgw_subnet's plan.hosts), as the hostgw.network.hostgw role passes them:
+# members: "{{ planned.plan.hosts }}". The same on every node (the node's own subnet is skipped).
+- name: Route to every peer's pod subnet, from the plan
+  hostgw.network.hostgw_route:
+    uplink: eth0
+    members:
+      node1: {subnet: 10.244.1.0/24, node_ip: 10.168.0.1, source: lease}
+      node2: {subnet: 10.244.2.0/24, node_ip: 10.168.0.2, source: lease}
+      node3: {subnet: 10.244.3.0/24, node_ip: 10.168.0.3, source: new}
+  become: true
+
+# Or written out: the same list on every node.
 - name: Route to every peer's pod subnet
   hostgw.network.hostgw_route:
     uplink: eth0
@@ -221,6 +239,7 @@ from ansible_collections.hostgw.network.plugins.module_utils import _node  # noq
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            members=dict(type='dict'),
             routes=dict(type='list', elements='dict', options=dict(
                 dest=dict(type='str', required=True),
                 via=dict(type='str', required=True),
@@ -236,7 +255,8 @@ def main():
             nexthop_objects=dict(type='raw', default='auto'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
-        required_if=[('state', 'present', ('routes',)), ('state', 'present', ('uplink', 'node_ip'), True)],
+        required_if=[('state', 'present', ('routes', 'members'), True), ('state', 'present', ('uplink', 'node_ip'), True)],
+        mutually_exclusive=[('routes', 'members')],
         supports_check_mode=True,
     )
     bad = _mesh.proto_error(module.params['proto'], 'proto')

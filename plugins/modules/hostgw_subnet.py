@@ -17,7 +17,8 @@ description:
   - Cuts the cluster network (Flannel's C(Network)) into subnets of O(subnet_len) and gives every host of the
     inventory group O(group) its own, like Flannel's subnet manager, but from inventory and host leases instead of etcd.
   - Runs on the controller only (an action plugin); no host is contacted. Use it once per play (C(run_once=true));
-    it plans the whole mesh in one call and every host of the play receives the plan as the fact C(hostgw_plan).
+    it plans the whole mesh in one call; C(register) the result and read RV(plan) (with O(facts=true) every host of the
+    play also receives it as the fact C(hostgw_plan)).
   - The members are always the hosts of O(group), never the play's hosts, so C(--limit) cannot shrink the mesh.
   - Stability is the core promise. A host keeps its subnet across runs, additions and removals of other hosts and
     changes of inventory order. Order of precedence, per host and family, is
@@ -37,8 +38,12 @@ description:
     (C(hostgw_host.default_ipv4)). IPv6 is C(hostgw_node_ip6), else the C(ansible_default_ipv6) fact, else
     C(hostgw_host.default_ipv6) (never a temporary address). Set them explicitly on multi-homed hosts.
   - Derives each host's uplink (the link holding the node IP, or C(hostgw_iface)) and its MTU from the facts of
-    M(hostgw.network.hostgw_facts), once, for M(hostgw.network.hostgw_route) and M(hostgw.network.cni_bridge); and
-    builds each host's next lease (RV(ansible_facts.hostgw_plan.hosts.lease)).
+    M(hostgw.network.hostgw_facts), once, for M(hostgw.network.hostgw_route) and M(hostgw.network.cni_bridge).
+  - The plan holds only what cannot be derived, about 100 bytes a host (a plan of 10,000 hosts is about 1 MB). What
+    follows from it is derived where it is used, in constant time per host. The gateways come from the filter
+    P(hostgw.network.plan_host#filter). The routes come from M(hostgw.network.hostgw_route) with
+    O(hostgw.network.hostgw_route#module:members). Each node builds its lease and member table with
+    M(hostgw.network.hostgw_files) and O(hostgw.network.hostgw_files#module:mesh).
   - A host variable that fails to template (such as a pin written C("{{ typo }}")) fails the task naming the host,
     the variable and its text; it is never taken as unset.
   - Every value is parsed strictly; surrounding whitespace, newlines or anything after an address (such as shell
@@ -111,8 +116,9 @@ options:
         C(subnet6) and C(peers) (its ring successors' C(subnet), C(subnet6), C(node_ip)); leases written before ring
         leases hold a C(mesh) of every host instead, and are read the same way. Undefined means "unknown in this run";
         an empty dict means "holds none".
-      - The C(hostgw.network.hostgw) role runs M(hostgw.network.hostgw_facts) on every host before planning and writes
-        RV(ansible_facts.hostgw_plan.hosts.lease) to C(<hostgw_state_dir>/lease.json) afterwards.
+      - The C(hostgw.network.hostgw) role runs M(hostgw.network.hostgw_facts) on every host before planning, and each
+        node writes its next lease from the plan afterwards (M(hostgw.network.hostgw_files) with
+        O(hostgw.network.hostgw_files#module:mesh.lease)).
     type: str
     default: hostgw_lease
   lease_peers:
@@ -142,7 +148,7 @@ options:
     description:
       - In a run over part of O(group), plan a member outside the run that no lease, ring record or member table of the
         run knows (while at least one table was read) as a new host, lowest free subnet by name as a full run plans it,
-        listed in RV(ansible_facts.hostgw_plan.predicted), instead of failing. That is how parallel runs over disjoint
+        listed in RV(plan.predicted), instead of failing. That is how parallel runs over disjoint
         slices of the inventory agree on one another's new hosts without talking to each other.
       - Only safe when every member missing from the tables is really new, that is when no run over part of the group
         has brought in hosts since the last run over the whole group; such a host holds a subnet no table knows, and a
@@ -174,13 +180,13 @@ options:
     default: hostgw_iface
   facts:
     description:
-      - Whether every host of the play also gets the plan as the fact C(hostgw_plan); the plan is always in the
-        result as RV(plan).
+      - Whether every host of the play also gets the plan as the fact C(hostgw_plan), as well as in RV(plan).
       - With C(run_once) Ansible sets the same facts on every host, and while C(INJECT_FACT_VARS) is on it copies every
         host's facts each time it computes that host's variables, so a plan of N hosts in the facts costs time linear in N at every
-        later task of every host. At scale use V(false) and C(register) the result (registered results are not copied).
+        later task of every host. C(register) the result instead (registered results are not copied).
+      - The default was V(true) before hostgw.network 0.3.0.
     type: bool
-    default: true
+    default: false
 seealso:
   - module: hostgw.network.cni_bridge
   - module: hostgw.network.hostgw_route
@@ -200,12 +206,21 @@ EXAMPLES = r'''
     subnet_len: 24
     group: hostgw_nodes
   run_once: true
+  register: planned
+
+- name: Use the plan on each host (the filter adds the gateways)
+  ansible.builtin.debug:
+    msg: >-
+      {{ inventory_hostname }} gets {{ planned.plan.hosts[inventory_hostname].subnet }}
+      via uplink {{ planned.plan.hosts[inventory_hostname].uplink }}, bridge address
+      {{ (planned.plan | hostgw.network.plan_host(inventory_hostname)).gateway_cidr }}
 
 - name: The seed topology, hosts pinned as in the article (pins need no lease)
   hostgw.network.hostgw_subnet:
     network: 192.168.0.0/16
     subnet_min: 192.168.0.0
   run_once: true
+  register: planned
   # host_vars: host1 -> hostgw_subnet: 192.168.0.0/24, host2 -> hostgw_subnet: 192.168.1.0/24
 
 - name: Dual-stack, every lease recording five peers
@@ -214,6 +229,7 @@ EXAMPLES = r'''
     network6: fd00:10:244::/56
     lease_peers: 5
   run_once: true
+  register: planned
   # host_vars: host1 -> hostgw_node_ip6: fd00:168::1, host2 -> hostgw_node_ip6: fd00:168::2
 
 - name: Without any lease (hosts not pinned may move between runs)
@@ -221,164 +237,131 @@ EXAMPLES = r'''
     network: 10.244.0.0/16
     unknown_leases: new
   run_once: true
-
-- name: At scale, register the plan instead of setting it as a fact on every host
-  hostgw.network.hostgw_subnet:
-    network: 10.244.0.0/16
-    facts: false
-  run_once: true
   register: planned
 
-- name: Use the plan on each host
+- name: Small meshes only, the plan also as the fact hostgw_plan on every host
+  hostgw.network.hostgw_subnet:
+    network: 10.244.0.0/16
+    facts: true
+  run_once: true
+
+- name: Use the plan fact
   ansible.builtin.debug:
-    msg: >-
-      {{ inventory_hostname }} gets {{ ansible_facts.hostgw_plan.hosts[inventory_hostname].subnet }}
-      via uplink {{ ansible_facts.hostgw_plan.hosts[inventory_hostname].uplink }}
+    msg: "{{ inventory_hostname }} gets {{ ansible_facts.hostgw_plan.hosts[inventory_hostname].subnet }}"
 '''
 
 RETURN = r'''
 plan:
-  description: The plan, the same as RV(ansible_facts.hostgw_plan) (which O(facts=false) leaves unset).
+  description:
+    - The mesh plan. About 100 bytes a host, once in the result (and once more in RV(ansible_facts.hostgw_plan) only
+      with O(facts=true)).
   returned: success
   type: dict
+  contains:
+    network:
+      description: The cluster network.
+      type: str
+      sample: 10.244.0.0/16
+    subnet_len:
+      description: Prefix length of the node subnets.
+      type: int
+      sample: 24
+    subnet_min:
+      description: First subnet for new hosts.
+      type: str
+      sample: 10.244.1.0/24
+    subnet_max:
+      description: Last subnet for new hosts.
+      type: str
+      sample: 10.244.255.0/24
+    network6:
+      description: The IPv6 cluster network, or null.
+      type: str
+    subnet_len6:
+      description: Prefix length of IPv6 node subnets, or null.
+      type: int
+    group:
+      description: The inventory group planned.
+      type: str
+      sample: hostgw_nodes
+    lease_peers:
+      description: How many peers each lease records (O(lease_peers)).
+      type: int
+      sample: 3
+    hosts:
+      description:
+        - Per member, keyed by inventory name. Derived values are not repeated here. The gateways come from the filter
+          P(hostgw.network.plan_host#filter). The routes come from M(hostgw.network.hostgw_route), which takes these
+          entries as O(hostgw.network.hostgw_route#module:members). The lease and member table are built on the node
+          (M(hostgw.network.hostgw_files), O(hostgw.network.hostgw_files#module:mesh)).
+      type: dict
+      contains:
+        subnet:
+          description: The host's pod subnet.
+          type: str
+          sample: 192.168.0.0/24
+        node_ip:
+          description: The host's node IP, the next hop of its peers' routes to its subnet.
+          type: str
+          sample: 10.168.0.1
+        source:
+          description: Where the subnet came from, V(pin), V(lease), V(peer-record) or V(new).
+          type: str
+          sample: pin
+        uplink:
+          description:
+            - The host's uplink, the link holding the node IP (or C(hostgw_iface)), from its
+              M(hostgw.network.hostgw_facts) facts; the C(dev) of its routes. Null without facts.
+          type: str
+          sample: eth0
+        mtu:
+          description: The uplink's MTU (the bridge's default MTU); null without facts.
+          type: int
+          sample: 1500
+        subnet6:
+          description: With dual-stack, the host's IPv6 pod subnet.
+          type: str
+          returned: O(network6) is set
+          sample: fd00:10:244:1::/64
+        node_ip6:
+          description: With dual-stack, the IPv6 node IP.
+          type: str
+          returned: O(network6) is set
+          sample: fd00:168::1
+        source6:
+          description: With dual-stack, where the IPv6 subnet came from.
+          type: str
+          returned: O(network6) is set
+          sample: lease
+    notes:
+      description: Things worth knowing (a stale lease ignored, a host renumbered by a new pin); also shown as warnings.
+      type: list
+      elements: str
+    new_or_moved:
+      description: Hosts that got a subnet they did not hold before (new hosts, pinned newcomers, hosts moved by a pin).
+      type: list
+      elements: str
+    not_in_run:
+      description: Members that are not in this run; they need a run to learn about hosts in RV(plan.new_or_moved).
+      type: list
+      elements: str
+    members_read:
+      description: How many member tables (O(members_var)) the plan read; 0 in a run over the whole group.
+      type: int
+    predicted:
+      description:
+        - Members outside this run planned as new hosts because no lease, record or member table of the run knew
+          them (with O(predict_new=true)).
+      type: list
+      elements: str
 ansible_facts:
   description: Facts given to every host of the play.
   returned: success and O(facts) is true
   type: dict
   contains:
     hostgw_plan:
-      description: The mesh plan.
+      description: The plan, the same as RV(plan).
       type: dict
-      contains:
-        network:
-          description: The cluster network.
-          type: str
-          sample: 10.244.0.0/16
-        subnet_len:
-          description: Prefix length of the node subnets.
-          type: int
-          sample: 24
-        subnet_min:
-          description: First subnet for new hosts.
-          type: str
-          sample: 10.244.1.0/24
-        subnet_max:
-          description: Last subnet for new hosts.
-          type: str
-          sample: 10.244.255.0/24
-        network6:
-          description: The IPv6 cluster network, or null.
-          type: str
-        subnet_len6:
-          description: Prefix length of IPv6 node subnets, or null.
-          type: int
-        group:
-          description: The inventory group planned.
-          type: str
-          sample: hostgw_nodes
-        lease_peers:
-          description: How many peers each lease records (O(lease_peers)).
-          type: int
-          sample: 3
-        hosts:
-          description: Per member, keyed by inventory name.
-          type: dict
-          contains:
-            subnet:
-              description: The host's pod subnet.
-              type: str
-              sample: 192.168.0.0/24
-            gateway:
-              description: First address of the subnet, the pods' gateway (as Flannel and the CNI bridge plugin use).
-              type: str
-              sample: 192.168.0.1
-            gateway_cidr:
-              description: The gateway with the subnet's prefix length, the bridge's address.
-              type: str
-              sample: 192.168.0.1/24
-            node_ip:
-              description: The host's node IP, the next hop of its peers' routes to its subnet.
-              type: str
-              sample: 10.168.0.1
-            source:
-              description: Where the subnet came from, V(pin), V(lease), V(peer-record) or V(new).
-              type: str
-              sample: pin
-            in_run:
-              description: Whether the host is in this run.
-              type: bool
-            uplink:
-              description:
-                - The host's uplink, the link holding the node IP (or C(hostgw_iface)), from its
-                  M(hostgw.network.hostgw_facts) facts; the C(dev) of its routes. Null without facts.
-              type: str
-              sample: eth0
-            mtu:
-              description: The uplink's MTU (the bridge's default MTU); null without facts.
-              type: int
-              sample: 1500
-            lease:
-              description:
-                - The exact content of the host's next C(lease.json) (write it with C(to_nice_json)) with C(comment),
-                  C(host), C(network), C(subnet), C(network6), C(subnet6) and C(peers), the C(subnet), C(subnet6) and
-                  C(node_ip) of the host's O(lease_peers) successors on the ring of member names.
-              type: dict
-              sample: {comment: 'hostgw lease of host1; managed by Ansible (hostgw.network.hostgw), do not edit',
-                       host: host1, network: 192.168.0.0/16, subnet: 192.168.0.0/24, network6: null, subnet6: null,
-                       peers: {host2: {subnet: 192.168.1.0/24, subnet6: null, node_ip: 10.168.0.2}}}
-            subnet6:
-              description: With dual-stack, the host's IPv6 pod subnet.
-              type: str
-              returned: O(network6) is set
-              sample: fd00:10:244:1::/64
-            gateway6:
-              description: With dual-stack, the IPv6 gateway.
-              type: str
-              returned: O(network6) is set
-              sample: fd00:10:244:1::1
-            gateway6_cidr:
-              description: With dual-stack, the IPv6 gateway with prefix length.
-              type: str
-              returned: O(network6) is set
-              sample: fd00:10:244:1::1/64
-            node_ip6:
-              description: With dual-stack, the IPv6 node IP.
-              type: str
-              returned: O(network6) is set
-              sample: fd00:168::1
-            source6:
-              description: With dual-stack, where the IPv6 subnet came from.
-              type: str
-              returned: O(network6) is set
-              sample: lease
-        routes:
-          description:
-            - The mesh, one entry per member and family (C(host), C(dest), C(via)). Each host needs every entry but
-              its own; M(hostgw.network.hostgw_route) skips the entry whose next hop is the host itself.
-          type: list
-          elements: dict
-          sample: [{host: host2, dest: 192.168.1.0/24, via: 10.168.0.2}]
-        notes:
-          description: Things worth knowing (a stale lease ignored, a host renumbered by a new pin); also shown as warnings.
-          type: list
-          elements: str
-        new_or_moved:
-          description: Hosts that got a subnet they did not hold before (new hosts, pinned newcomers, hosts moved by a pin).
-          type: list
-          elements: str
-        not_in_run:
-          description: Members that are not in this run; they need a run to learn about hosts in RV(ansible_facts.hostgw_plan.new_or_moved).
-          type: list
-          elements: str
-        members_read:
-          description: How many member tables (O(members_var)) the plan read; 0 in a run over the whole group.
-          type: int
-        predicted:
-          description:
-            - Members outside this run planned as new hosts because no lease, record or member table of the run knew
-              them (with O(predict_new=true)).
-          type: list
-          elements: str
 msg:
   description: How many hosts were planned, in which networks.
   returned: success

@@ -29,6 +29,8 @@ from ansible.vars.manager import VariableManager
 
 from ansible_collections.hostgw.network.plugins.action import hostgw_preflight as preflight_action
 from ansible_collections.hostgw.network.plugins.action import hostgw_subnet as subnet_action
+from ansible_collections.hostgw.network.plugins.filter import plan_host as plan_host_filter
+from ansible_collections.hostgw.network.plugins.module_utils._plan import host_view
 from ansible_collections.hostgw.network.plugins.modules import hostgw_preflight as preflight_doc
 from ansible_collections.hostgw.network.plugins.modules import hostgw_subnet as subnet_doc
 
@@ -140,42 +142,49 @@ class Play:
 
 
 def test_every_hostgw_subnet_example_runs_as_written(tmp_path, monkeypatch):
+    """Each hostgw_subnet example in a play of its own (after the facts example), then the debug examples that follow
+    it, templated by Ansible (the plan_host filter included)."""
     tasks = list(examples(subnet_doc))
     facts_task = [t for t, _hv in tasks if 'hostgw.network.hostgw_facts' in t][0]
-    debug_task = [t for t, _hv in tasks if 'ansible.builtin.debug' in t][0]
-    planned = 0
+    planned = debugged = 0
+    play = plan = None
     for task, host_vars in tasks:
+        if 'ansible.builtin.debug' in task:
+            messages = play.run(dict(task))
+            for host, msg in zip(HOSTS, messages):
+                assert msg.startswith('%s gets %s' % (host, plan['hosts'][host]['subnet'])), msg
+                if 'bridge address' in task['ansible.builtin.debug']['msg']:
+                    assert msg.endswith('bridge address %s1/24' % plan['hosts'][host]['subnet'][:-4]), msg
+            debugged += 1
+            continue
         if 'hostgw.network.hostgw_subnet' not in task:
             continue
+        args = task['hostgw.network.hostgw_subnet']
         play = Play(tmp_path, host_vars, monkeypatch)
-        if task['hostgw.network.hostgw_subnet'].get('unknown_leases') != 'new':
+        if args.get('unknown_leases') != 'new':
             play.run(dict(facts_task))
         result = play.run(dict(task))
         plan = result['plan']
         assert sorted(plan['hosts']) == ['host1', 'host2']
-        if task['hostgw.network.hostgw_subnet'].get('facts') is False:
+        if args.get('facts'):
+            assert result['ansible_facts']['hostgw_plan'] is plan
+        else:
             assert 'ansible_facts' not in result
-            assert play.task_vars('host2')[task['register']]['plan']['hosts']['host2']['subnet'] == '10.244.2.0/24'
-            planned += 1
-            continue
-        assert result['ansible_facts']['hostgw_plan'] is plan
+            assert play.task_vars('host2')[task['register']]['plan']['hosts']['host2']['subnet'] == plan['hosts']['host2']['subnet']
         for host, hv in host_vars.items():
             if 'hostgw_subnet' in hv:
                 assert plan['hosts'][host]['subnet'] == hv['hostgw_subnet']
             if 'hostgw_node_ip6' in hv:
                 assert plan['hosts'][host]['node_ip6'] == hv['hostgw_node_ip6']
-        messages = play.run(dict(debug_task))
-        for host, msg in zip(HOSTS, messages):
-            assert msg.startswith('%s gets %s' % (host, plan['hosts'][host]['subnet'])), msg
         planned += 1
-    assert planned == 5
+    assert (planned, debugged) == (5, 2)
 
 
 def test_seed_example_gives_the_article_topology(tmp_path, monkeypatch):
     task, host_vars = [(t, hv) for t, hv in examples(subnet_doc) if t['name'].startswith('The seed')][0]
     play = Play(tmp_path, host_vars, monkeypatch)
-    plan = play.run(task)['ansible_facts']['hostgw_plan']
-    assert dict((h, (p['gateway_cidr'], p['node_ip'])) for h, p in plan['hosts'].items()) == {
+    plan = play.run(task)['plan']
+    assert dict((h, (host_view(plan, h)['gateway_cidr'], p['node_ip'])) for h, p in plan['hosts'].items()) == {
         'host1': ('192.168.0.1/24', '10.168.0.1'), 'host2': ('192.168.1.1/24', '10.168.0.2')}
 
 
@@ -197,16 +206,16 @@ def test_every_hostgw_preflight_example_runs_as_written(tmp_path, monkeypatch):
             assert result['ansible_facts']['hostgw_preflight']['hosts']['host2'] == {'uplink': 'eth0', 'mtu': 1500}
             checked += 1
     assert checked == 2
-    plan = play.results[0][1]['ansible_facts']['hostgw_plan']
+    plan = play.results[0][1]['plan']
     assert plan['hosts']['host1']['uplink'] == 'eth0' and plan['hosts']['host1']['mtu'] == 1500
 
 
 def test_preflight_example_without_facts_fails_instead_of_passing(tmp_path, monkeypatch):
     tasks = [t for t, _hv in examples(preflight_doc)]
     play = Play(tmp_path, {}, monkeypatch)
-    play.vm.set_host_facts('host1', {'hostgw_plan': {'network': '10.244.0.0/16', 'hosts': {
+    play.vm.set_nonpersistent_facts('host1', {'planned': {'plan': {'network': '10.244.0.0/16', 'hosts': {
         'host1': {'node_ip': '10.168.0.1', 'uplink': None, 'mtu': None},
-        'host2': {'node_ip': '10.168.0.2', 'uplink': None, 'mtu': None}}}})
+        'host2': {'node_ip': '10.168.0.2', 'uplink': None, 'mtu': None}}}}})
     with pytest.raises(Exception) as e:
         play.run(tasks[2])
     assert 'no facts: none of the 2 hosts of the plan in this run has hostgw_host' in str(e.value)
@@ -249,11 +258,13 @@ def assert_descriptions_are_text(node, path='doc'):
 
 
 def test_plan_per_host_keys_are_documented(tmp_path, monkeypatch):
-    """What a user reads of hosts[<host>] is in RETURN's contains (cni_bridge refers to hosts.gateway_cidr)."""
-    returned = yaml.safe_load(subnet_doc.RETURN)['ansible_facts']['contains']['hostgw_plan']['contains']
+    """What a user reads of plan and hosts[<host>] is in RETURN's contains, and what the plan_host filter adds in its."""
+    returned = yaml.safe_load(subnet_doc.RETURN)['plan']['contains']
     play = Play(tmp_path, {'host1': {'hostgw_node_ip6': 'fd00:168::1'}, 'host2': {'hostgw_node_ip6': 'fd00:168::2'}}, monkeypatch)
     play.run({'name': 'facts', 'hostgw.network.hostgw_facts': {}})
     plan = play.run({'name': 'plan', 'hostgw.network.hostgw_subnet': {'network': '10.244.0.0/16', 'network6': 'fd00:10:244::/56'}})
-    plan = plan['ansible_facts']['hostgw_plan']
+    plan = plan['plan']
     assert sorted(plan) == sorted(returned)
     assert sorted(plan['hosts']['host1']) == sorted(returned['hosts']['contains'])
+    filter_return = yaml.safe_load(plan_host_filter.RETURN)
+    assert sorted(host_view(plan, 'host1')) == sorted(filter_return['_value']['contains'])

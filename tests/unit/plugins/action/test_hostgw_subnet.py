@@ -14,6 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.playbook.play_context import PlayContext
 
 from ansible_collections.hostgw.network.plugins.action.hostgw_subnet import ActionModule
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import member_routes
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -69,14 +70,14 @@ def test_run_plans_from_inventory():
     result = run_action({'network': '192.168.0.0/16', 'subnet_min': '192.168.0.0'}, hostvars)
     assert result['changed'] is False
     assert result['msg'] == 'planned 3 hosts in 192.168.0.0/16'
-    plan = result['ansible_facts']['hostgw_plan']
+    plan = result['plan']
     assert plan['group'] == 'hostgw_nodes'
     assert dict((n, (h['subnet'], h['node_ip'], h['source'])) for n, h in plan['hosts'].items()) == {
         'node1': ('192.168.0.0/24', '10.168.0.1', 'pin'),
         'node2': ('192.168.1.0/24', '10.168.0.2', 'lease'),
         'node3': ('192.168.2.0/24', '10.168.0.3', 'new'),
     }
-    assert plan['routes'] == [
+    assert member_routes(plan['hosts']) == [
         {'host': 'node1', 'dest': '192.168.0.0/24', 'via': '10.168.0.1'},
         {'host': 'node2', 'dest': '192.168.1.0/24', 'via': '10.168.0.2'},
         {'host': 'node3', 'dest': '192.168.2.0/24', 'via': '10.168.0.3'},
@@ -86,17 +87,25 @@ def test_run_plans_from_inventory():
     assert result['_warnings'] == []
 
 
+def test_the_plan_is_returned_once_and_as_a_fact_only_when_asked():
+    hostvars = {'a': {'hostgw_node_ip': '192.168.0.1', 'hostgw_lease': {}}}
+    result = run_action({'network': NET}, hostvars)
+    assert 'ansible_facts' not in result and result['plan']['hosts']['a']['subnet'] == '10.244.1.0/24'
+    result = run_action({'network': NET, 'facts': True}, hostvars)
+    assert result['ansible_facts']['hostgw_plan'] == result['plan']
+
+
 def test_run_dual_stack_message_and_facts():
     hostvars = {'a': {'hostgw_node_ip': '192.168.0.1', 'hostgw_node_ip6': '2001:db8::1', 'hostgw_lease': {}}}
     result = run_action({'network': NET, 'network6': 'fd00:10:244::/56', 'subnet_len6': 64}, hostvars)
     assert result['msg'] == 'planned 1 hosts in 10.244.0.0/16 and fd00:10:244::/56'
-    assert result['ansible_facts']['hostgw_plan']['hosts']['a']['subnet6'] == 'fd00:10:244:1::/64'
+    assert result['plan']['hosts']['a']['subnet6'] == 'fd00:10:244:1::/64'
 
 
 def test_run_other_group():
     result = run_action({'network': NET, 'group': 'k8s'}, {'a': {'hostgw_node_ip': '192.168.0.1', 'hostgw_lease': {}}},
                         group='k8s')
-    assert result['ansible_facts']['hostgw_plan']['group'] == 'k8s'
+    assert result['plan']['group'] == 'k8s'
 
 
 @pytest.mark.parametrize('groups', [{}, {'hostgw_nodes': []}, {'other': ['a']}])
@@ -113,10 +122,10 @@ def test_run_notes_become_warnings():
     }
     result = run_action({'network': NET}, hostvars)
     note = 'host b: its lease 10.244.1.0/24 is now pinned to a; b gets a new subnet'
-    assert result['ansible_facts']['hostgw_plan']['notes'] == [note]
+    assert result['plan']['notes'] == [note]
     assert result['_warnings'] == ['hostgw_subnet: ' + note]
-    assert result['ansible_facts']['hostgw_plan']['hosts']['b']['subnet'] == '10.244.2.0/24'
-    assert result['ansible_facts']['hostgw_plan']['new_or_moved'] == ['a', 'b']
+    assert result['plan']['hosts']['b']['subnet'] == '10.244.2.0/24'
+    assert result['plan']['new_or_moved'] == ['a', 'b']
 
 
 def test_run_plan_errors_fail_the_task_with_every_error():
@@ -165,12 +174,12 @@ def limited_inventory():
 
 def test_limit_hosts_outside_the_run_keep_their_recorded_subnets():
     result = run_action({'network': NET}, limited_inventory(), play_hosts=['a', 'd'])
-    plan = result['ansible_facts']['hostgw_plan']
-    assert dict((n, (h['subnet'], h['source'], h['in_run'])) for n, h in plan['hosts'].items()) == {
-        'a': ('10.244.1.0/24', 'lease', True),
-        'b': ('10.244.2.0/24', 'peer-record', False),
-        'c': ('10.244.3.0/24', 'peer-record', False),
-        'd': ('10.244.4.0/24', 'new', True),
+    plan = result['plan']
+    assert dict((n, (h['subnet'], h['source'])) for n, h in plan['hosts'].items()) == {
+        'a': ('10.244.1.0/24', 'lease'),
+        'b': ('10.244.2.0/24', 'peer-record'),
+        'c': ('10.244.3.0/24', 'peer-record'),
+        'd': ('10.244.4.0/24', 'new'),
     }
     assert plan['not_in_run'] == ['b', 'c']
     assert plan['new_or_moved'] == ['d']
@@ -197,13 +206,13 @@ def test_no_lease_read_at_all_fails_saying_so_and_how_to_fix_it():
         'no lease was read: none of the 2 hosts of the group hostgw_nodes has hostgw_lease (ansible_facts.hostgw_lease); '
         'run hostgw.network.hostgw_facts on the group first, as the hostgw.network.hostgw role does, or set '
         'unknown_leases: new when you keep no leases (and pin every host that must never move)']
-    plan = run_action({'network': NET, 'unknown_leases': 'new'}, hostvars)['ansible_facts']['hostgw_plan']
+    plan = run_action({'network': NET, 'unknown_leases': 'new'}, hostvars)['plan']
     assert dict((n, h['subnet']) for n, h in plan['hosts'].items()) == {'a': '10.244.1.0/24', 'b': '10.244.2.0/24'}
 
 
 def test_every_host_pinned_needs_no_lease():
     hostvars = {'a': {'hostgw_node_ip': '192.168.0.1', 'hostgw_subnet': '10.244.7.0/24'}}
-    plan = run_action({'network': NET}, hostvars)['ansible_facts']['hostgw_plan']
+    plan = run_action({'network': NET}, hostvars)['plan']
     assert plan['hosts']['a']['source'] == 'pin'
     # dual-stack: the IPv6 side is not pinned, so a lease is needed again
     hostvars['a']['hostgw_node_ip6'] = '2001:db8::1'
@@ -219,10 +228,10 @@ def test_unknown_leases_of_some_hosts_in_the_run_fail_naming_each():
 
 def test_play_hosts_all_is_the_fallback_and_the_group_when_neither_is_set():
     hostvars = limited_inventory()
-    plan = run_action({'network': NET}, hostvars, ansible_play_hosts_all=['a', 'd'])['ansible_facts']['hostgw_plan']
+    plan = run_action({'network': NET}, hostvars, ansible_play_hosts_all=['a', 'd'])['plan']
     assert plan['not_in_run'] == ['b', 'c']
     del hostvars['b'], hostvars['c']
-    plan = run_action({'network': NET}, hostvars)['ansible_facts']['hostgw_plan']
+    plan = run_action({'network': NET}, hostvars)['plan']
     assert plan['not_in_run'] == []
 
 
@@ -320,7 +329,7 @@ def test_a_new_host_alone_gets_a_free_subnet_from_the_fact_cache():
     hv['h9'] = {'hostgw_node_ip': '10.0.0.9', 'ansible_facts': {'hostgw_host': {}, 'hostgw_lease': {}}}
     plan = run_action({'network': NET}, hv, play_hosts=['h9'])['plan']
     assert _subnets(plan)['h9'] == '10.244.4.0/24' and plan['new_or_moved'] == ['h9']
-    assert [r for r in plan['routes'] if r['host'] != 'h9'] == [
+    assert [r for r in member_routes(plan['hosts']) if r['host'] != 'h9'] == [
         {'host': h, 'dest': '10.244.%d.0/24' % i, 'via': '10.0.0.%d' % i} for i, h in enumerate(names, 1)]
 
 

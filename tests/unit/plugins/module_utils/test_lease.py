@@ -12,7 +12,8 @@ import time
 import pytest
 
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import plan_inventory
-from ansible_collections.hostgw.network.plugins.module_utils._lease import build_leases, successors
+from ansible_collections.hostgw.network.plugins.module_utils._lease import (
+    lease_of, leases as all_leases, mesh_files, successors, LeaseError)
 from ansible_collections.hostgw.network.plugins.module_utils._plan import PlanError
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -52,13 +53,13 @@ def ip(i):
 
 
 def inventory(n, leases=None, drop=(), absent=()):
-    """``n`` hosts; ``leases``: a previous plan's hosts (their ``lease``), ``drop``: hosts that lost their state
-    (lease.json gone: an empty lease), ``absent``: hosts not reachable in this run (no lease variable)."""
+    """``n`` hosts; ``leases``: the leases a previous plan's nodes wrote (``all_leases(plan)``), ``drop``: hosts that
+    lost their state (lease.json gone: an empty lease), ``absent``: hosts not reachable in this run (no lease variable)."""
     hv = CountingHostvars()
     for i in range(n):
         h = CountingHost(hostgw_node_ip=ip(i))
         if leases is not None and name(i) not in absent:
-            h['ansible_facts'] = {'hostgw_lease': {} if name(i) in drop else json.loads(json.dumps(leases[name(i)]['lease']))}
+            h['ansible_facts'] = {'hostgw_lease': {} if name(i) in drop else json.loads(json.dumps(leases[name(i)]))}
         elif leases is None:
             h['ansible_facts'] = {'hostgw_lease': {}}
         hv[name(i)] = h
@@ -79,26 +80,28 @@ def test_successors_on_the_ring():
 
 def test_lease_content_keys_as_the_role_wrote_them():
     p = plan(inventory(4))
-    lease = p['hosts'][name(0)]['lease']
+    lease = lease_of(p, name(0))
     assert lease == {
         'comment': 'hostgw lease of node00000; managed by Ansible (hostgw.network.hostgw), do not edit',
         'host': name(0), 'network': NET, 'subnet': '10.0.1.0/24', 'network6': None, 'subnet6': None,
         'peers': dict((name(i), {'subnet': '10.0.%d.0/24' % (i + 1), 'subnet6': None, 'node_ip': ip(i)}) for i in (1, 2, 3)),
     }
     assert p['lease_peers'] == 3
-    assert json.loads(json.dumps(lease)) == lease    # plain JSON: written with to_nice_json as is
+    assert json.loads(json.dumps(lease)) == lease
+    assert all_leases(p)[name(0)] == lease
 
 
 def test_lease_size_constant_and_planning_from_leases_linear_at_10000_hosts():
     first = plan(inventory(10000))
-    sizes = set(len(json.dumps(h['lease'])) for h in first['hosts'].values())
+    first_leases = all_leases(first)
+    sizes = set(len(json.dumps(x)) for x in first_leases.values())
     small = plan(inventory(100))
-    small_sizes = set(len(json.dumps(h['lease'])) for h in small['hosts'].values())
+    small_sizes = set(len(json.dumps(x)) for x in all_leases(small).values())
     # 100 times the hosts, the same lease: only the digits of addresses and subnets differ (a full-mesh lease was
     # about 85 bytes per host: 850 KB at 10,000)
     assert max(sizes) < 600 and max(sizes) - max(small_sizes) < 40, (max(sizes), max(small_sizes))
-    assert all(len(h['lease']['peers']) == 3 for h in first['hosts'].values())
-    hv = inventory(10000, first['hosts'])
+    assert all(len(x['peers']) == 3 for x in first_leases.values())
+    hv = inventory(10000, first_leases)
     started = time.perf_counter()
     again = plan(hv)
     elapsed = time.perf_counter() - started
@@ -114,7 +117,7 @@ def test_host_that_lost_its_state_keeps_its_subnet_while_one_recorder_remains():
     first = plan(inventory(10000))
     lost = name(5000)
     recorders = [name(i) for i in (4999, 4998)]       # 2 of its 3 recorders lost theirs too
-    again = plan(inventory(10000, first['hosts'], drop=[lost] + recorders))
+    again = plan(inventory(10000, all_leases(first), drop=[lost] + recorders))
     for n in [lost] + recorders:
         assert again['hosts'][n]['subnet'] == first['hosts'][n]['subnet'], n
     assert again['hosts'][lost]['source'] == 'peer-record'
@@ -124,13 +127,13 @@ def test_host_that_lost_its_state_keeps_its_subnet_while_one_recorder_remains():
 def test_host_unknown_in_the_run_is_kept_from_records_and_fails_safe_without_any():
     first = plan(inventory(50))
     away = name(20)
-    hv = inventory(50, first['hosts'], absent=[away])
+    hv = inventory(50, all_leases(first), absent=[away])
     names = sorted(hv)
     again = plan(hv, play_hosts=[n for n in names if n != away])
     assert (again['hosts'][away]['subnet'], again['hosts'][away]['source']) == (first['hosts'][away]['subnet'], 'peer-record')
     # its three recorders unreachable too: unknown, so the plan refuses (never renumbers it, never gives it away)
     gone = [away, name(19), name(18), name(17)]
-    hv = inventory(50, first['hosts'], absent=gone)
+    hv = inventory(50, all_leases(first), absent=gone)
     with pytest.raises(PlanError) as e:
         plan(hv, play_hosts=[n for n in names if n not in gone])
     assert [m.split(':')[0] for m in e.value.errors] == ['host %s' % away]
@@ -138,7 +141,7 @@ def test_host_unknown_in_the_run_is_kept_from_records_and_fails_safe_without_any
 
 def test_full_mesh_leases_of_before_migrate_to_ring_leases():
     first = plan(inventory(30))
-    hv = inventory(30, first['hosts'])
+    hv = inventory(30, all_leases(first))
     for n, h in hv.items():                # leases as lease.json.j2 wrote them: a mesh of every host
         lease = h['ansible_facts']['hostgw_lease']
         del lease['peers']
@@ -148,29 +151,44 @@ def test_full_mesh_leases_of_before_migrate_to_ring_leases():
     again = plan(hv)
     assert dict((n, h['subnet']) for n, h in again['hosts'].items()) == dict((n, h['subnet']) for n, h in first['hosts'].items())
     assert again['hosts'][name(3)]['source'] == 'peer-record'
-    assert all('mesh' not in h['lease'] and len(h['lease']['peers']) == 3 for h in again['hosts'].values())
+    assert all('mesh' not in x and len(x['peers']) == 3 for x in all_leases(again).values())
 
 
 def test_lease_peers_option_checked_and_honoured():
-    assert all(len(h['lease']['peers']) == 5 for h in plan(inventory(10), lease_peers=5)['hosts'].values())
+    assert all(len(x['peers']) == 5 for x in all_leases(plan(inventory(10), lease_peers=5)).values())
     with pytest.raises(PlanError) as e:
         plan(inventory(3), lease_peers=0)
     assert e.value.errors == ['lease_peers 0 is out of range: 1-64']
 
 
-def test_build_leases_shares_one_record_per_host():
+def test_lease_of_a_one_host_mesh_and_a_small_ring():
     hosts = {'a': {'subnet': '10.0.1.0/24', 'node_ip': '1.1.1.1'}, 'b': {'subnet': '10.0.2.0/24', 'node_ip': '1.1.1.2'},
              'c': {'subnet': '10.0.3.0/24', 'node_ip': '1.1.1.3'}}
-    p = build_leases({'network': NET, 'network6': None, 'hosts': hosts}, 2)
-    assert p['hosts']['a']['lease']['peers']['c'] is p['hosts']['b']['lease']['peers']['c']
+    p = {'network': NET, 'network6': None, 'hosts': hosts, 'lease_peers': 2}
+    assert list(lease_of(p, 'c')['peers']) == ['a', 'b']
+    assert list(lease_of(dict(p, lease_peers=5), 'b')['peers']) == ['c', 'a']
+    assert lease_of(dict(p, hosts={'a': hosts['a']}), 'a')['peers'] == {}
 
 
-def test_member_table_from_the_plans_routes_one_member_a_line():
+def test_mesh_files_refuse_a_host_outside_the_plan_and_a_non_plan():
+    p = plan(inventory(3))
+    files = mesh_files(p, name(1), '/etc/hostgw/lease.json', '/etc/hostgw/members.json')
+    assert [(f['path'], f['mode']) for f in files] == [('/etc/hostgw/lease.json', '0600'), ('/etc/hostgw/members.json', '0600')]
+    assert json.loads(files[0]['content']) == lease_of(p, name(1))
+    assert mesh_files(p, name(1)) == []
+    with pytest.raises(LeaseError) as e:
+        mesh_files(p, 'ghost', '/etc/hostgw/lease.json')
+    assert str(e.value) == 'mesh.host ghost is not a host of the plan (3 hosts, group hostgw_nodes)'
+    with pytest.raises(LeaseError):
+        mesh_files({'hosts': []}, name(1), '/etc/hostgw/lease.json')
+
+
+def test_member_table_from_the_plans_hosts_one_member_a_line():
     from ansible_collections.hostgw.network.plugins.module_utils._lease import members_table, members_text, table_rows
-    routes = [{'host': 'b', 'dest': '10.244.2.0/24', 'via': '10.0.0.2'},
-              {'host': 'b', 'dest': 'fd00:1:0:2::/64', 'via': 'fd00::2'},
-              {'host': 'a', 'dest': '10.244.1.0/24', 'via': '10.0.0.1'}]
-    table = members_table('a', 'hostgw_nodes', routes)
+    hosts = {'b': {'subnet': '10.244.2.0/24', 'node_ip': '10.0.0.2', 'subnet6': 'fd00:1:0:2::/64', 'node_ip6': 'fd00::2',
+                   'source': 'lease', 'uplink': 'eth0', 'mtu': 1500},
+             'a': {'subnet': '10.244.1.0/24', 'node_ip': '10.0.0.1'}}
+    table = members_table('a', 'hostgw_nodes', hosts)
     assert table['members'] == {'a': ['10.244.1.0/24', '10.0.0.1'],
                                 'b': ['10.244.2.0/24', '10.0.0.2', 'fd00:1:0:2::/64', 'fd00::2']}
     text = members_text(table)
@@ -184,7 +202,7 @@ def test_member_table_from_the_plans_routes_one_member_a_line():
 
 def test_member_table_is_about_40_bytes_a_member():
     from ansible_collections.hostgw.network.plugins.module_utils._lease import members_table, members_text
-    routes = [{'host': 'node%05d' % i, 'dest': '10.%d.%d.0/24' % (i >> 8, i & 255), 'via': '172.16.%d.%d' % (i >> 8, i & 255)}
-              for i in range(10000)]
-    size = len(members_text(members_table('node00000', 'hostgw_nodes', routes)))
+    hosts = dict(('node%05d' % i, {'subnet': '10.%d.%d.0/24' % (i >> 8, i & 255), 'node_ip': '172.16.%d.%d' % (i >> 8, i & 255)})
+                 for i in range(10000))
+    size = len(members_text(members_table('node00000', 'hostgw_nodes', hosts)))
     assert 40 * 10000 < size < 60 * 10000, size

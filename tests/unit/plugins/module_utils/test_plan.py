@@ -13,12 +13,43 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, plan_mesh
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import member_routes
+from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, host_view, summarize
+from ansible_collections.hostgw.network.plugins.module_utils._plan import plan_mesh as compact_plan_mesh
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
 NET = '10.244.0.0/16'
 NET6 = 'fd00:10:244::/56'
+
+
+def plan_mesh(members, *args, **kw):
+    """The plan as every consumer sees it: each host's entry with its gateways (``host_view``, the ``plan_host``
+    filter), ``routes`` as ``hostgw_route`` derives them from ``hosts`` (``member_routes``), and ``in_run`` per host
+    (``summarize``'s ``not_in_run``). The compact plan itself is checked in test_compact_plan_*."""
+    plan = compact_plan_mesh(members, *args, **kw)
+    summarize(plan, members)
+    out = dict(plan)
+    out['hosts'] = dict((name, host_view(plan, name)) for name in plan['hosts'])
+    for name, host in out['hosts'].items():
+        host['in_run'] = name not in plan['not_in_run']
+    out['routes'] = member_routes(plan['hosts'])
+    return out
+
+
+def test_compact_plan_holds_only_what_cannot_be_derived():
+    plan = compact_plan_mesh([node6('a', 1, lease='10.244.7.0/24', lease6='fd00:10:244:7::/64'), node6('b', 2)], NET,
+                             network6=NET6)
+    assert plan['hosts']['a'] == {'subnet': '10.244.7.0/24', 'node_ip': '192.168.0.1', 'source': 'lease',
+                                  'subnet6': 'fd00:10:244:7::/64', 'node_ip6': '2001:db8::1', 'source6': 'lease'}
+    assert 'routes' not in plan
+    view = host_view(plan, 'a')
+    assert (view['gateway'], view['gateway_cidr'], view['gateway6'], view['gateway6_cidr']) == (
+        '10.244.7.1', '10.244.7.1/24', 'fd00:10:244:7::1', 'fd00:10:244:7::1/64')
+    assert plan['hosts']['a'] == {'subnet': '10.244.7.0/24', 'node_ip': '192.168.0.1', 'source': 'lease',
+                                  'subnet6': 'fd00:10:244:7::/64', 'node_ip6': '2001:db8::1', 'source6': 'lease'}
+    with pytest.raises(KeyError):
+        host_view(plan, 'ghost')
 
 
 def node(name, n=None, **kw):
