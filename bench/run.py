@@ -39,6 +39,7 @@ def parse_args(argv):
     p.add_argument('--only', default=None, help='comma-separated parts to run: route, plan, planning, playbook, scale')
     p.add_argument('--scale', action='store_true', help='also the scale harness (bench/scale.py) on network-namespace hosts (slow)')
     p.add_argument('--scale-sizes', default='10,50,100,200', help='host counts for the scale harness (default 10,50,100,200)')
+    p.add_argument('--mitogen-sizes', default='50', help='scale sizes also run under mitogen, side by side (default 50)')
     p.add_argument('--planning-sizes', default=None, help='host counts for planning in ansible-playbook (default 1000,10000)')
     p.add_argument('--runs', type=int, default=None, help='runs per measurement (default 5; 3 at 10,000 routes)')
     p.add_argument('--route-sizes', default=None, help='route counts (default 100,1000,10000)')
@@ -172,7 +173,7 @@ def main(argv=None):
         data['playbook'] = playbook.bench_playbooks(_ints(args.playbook_sizes), args.forks)
     if 'scale' in parts:
         import scale  # pylint: disable=import-outside-toplevel
-        data['scale'] = scale.run(_ints(args.scale_sizes), args.forks or 5, args.out)
+        data['scale'] = scale.run(_ints(args.scale_sizes), args.forks or 5, args.out, _ints(args.mitogen_sizes))
     data['seconds'] = time.time() - started
     data['loadavg_at_end'] = loadavg()
 

@@ -11,10 +11,12 @@ a port of it; no default route, nothing connected to the machine's own namespace
 the local connection and an interpreter wrapper that enters the host's namespace and a private mount namespace
 whose /etc is an overlay and whose /run is a tmpfs: what the role writes lands in this run's directory.
 
-Per N: the floor (six ``ansible.builtin.ping`` tasks per host: as many module tasks as site.yml runs per host; the
-same connection and forks), the first converge
+Per N: the floor (six ``ansible.builtin.ping`` tasks per host: as many module tasks as site.yml ran per host in 0.2,
+before files and boot restore became one task; the same connection and forks), the first converge
 and a re-run (which must report 0 changed), wall time, controller max RSS (the ansible-playbook process and its
-forks), and the sizes of one host's lease and hostgw_host fact. Everything is torn down at the end, also on failure.
+forks), and the sizes of one host's lease and hostgw_host fact. With ``--mitogen-sizes``, those sizes are also run
+under mitogen's ``mitogen_linear`` strategy (mitogen from PyPI in .cache/, never in the test environment), on the
+same hosts after a teardown. Everything is torn down at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -95,10 +97,24 @@ class Lab:
             sh('ip', 'netns', 'del', ns, check=False)
 
 
-def playbook(lab, path, forks, out):
+MITOGEN = '0.3.54'    # the release measured (docs/benchmarks.md); --mitogen-version to try another
+
+
+def ensure_mitogen(version):
+    """mitogen from PyPI in .cache/mitogen-<version> (never in the test environment); its strategy plugin directory."""
+    target = os.path.join(REPO, '.cache', 'mitogen-%s' % version)
+    plugins = os.path.join(target, 'ansible_mitogen', 'plugins', 'strategy')
+    if not os.path.isdir(plugins):
+        sh(sys.executable, '-m', 'pip', 'install', '--quiet', '--no-deps', '--target', target, 'mitogen==%s' % version,
+           timeout=600)
+    return plugins
+
+
+def playbook(lab, path, forks, out, extra_env=None, args=()):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_FORKS=str(forks),
                ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_NOCOLOR='1', ANSIBLE_RETRY_FILES_ENABLED='0',
                ANSIBLE_HOME=os.path.join(lab.tmp, 'ansible-home'), ANSIBLE_LOCAL_TEMP=os.path.join(lab.tmp, 'ansible-tmp'))
+    env.update(extra_env or {})
     if TASK_TIMES:
         # Every task's wall time (bench/callback_plugins/bench_timer.py), to see where site.yml's time goes.
         env.update(ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'callback_plugins'),
@@ -110,7 +126,7 @@ def playbook(lab, path, forks, out):
              'json.dump(dict(maxrss=u.ru_maxrss, cpu=u.ru_utime + u.ru_stime), open(sys.argv[1], "w")); '
              'sys.exit(p.returncode)')
     cmd = [sys.executable, '-c', probe, usage_file, os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
-           '-i', lab.inventory, path]
+           '-i', lab.inventory, path] + list(args)
     t = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True, check=False)
     stdout = p.stdout
@@ -131,8 +147,11 @@ def playbook(lab, path, forks, out):
     return res
 
 
-def run(sizes, forks, out_dir):
+def run(sizes, forks, out_dir, mitogen_sizes=(), mitogen_version=MITOGEN):
     results = []
+    mitogen_env = None
+    if mitogen_sizes:
+        mitogen_env = dict(ANSIBLE_STRATEGY_PLUGINS=ensure_mitogen(mitogen_version), ANSIBLE_STRATEGY='mitogen_linear')
     for n in sizes:
         tmp = tempfile.mkdtemp(prefix='hostgw-scale-')
         try:
@@ -150,6 +169,19 @@ def run(sizes, forks, out_dir):
                 r['rerun'] = playbook(lab, site, forks, os.path.join(tmp, 'rerun.log'))
                 if r['rerun']['changed'] != 0:
                     raise RuntimeError('re-run at N=%d reported %d changed' % (n, r['rerun']['changed']))
+                if n in mitogen_sizes:
+                    # Side by side on the same hosts: the floor, then (after a teardown) a first converge and a
+                    # re-run, under mitogen's strategy.
+                    m = dict(version=mitogen_version)
+                    log('N=%d mitogen floor' % n)
+                    m['floor'] = playbook(lab, floor, forks, os.path.join(tmp, 'm-floor.log'), mitogen_env)
+                    playbook(lab, site, forks, os.path.join(tmp, 'teardown.log'), args=('-e', 'hostgw_state=absent'))
+                    log('N=%d mitogen converge' % n)
+                    m['converge'] = playbook(lab, site, forks, os.path.join(tmp, 'm-converge.log'), mitogen_env)
+                    m['rerun'] = playbook(lab, site, forks, os.path.join(tmp, 'm-rerun.log'), mitogen_env)
+                    if m['rerun']['changed'] != 0:
+                        raise RuntimeError('mitogen re-run at N=%d reported %d changed' % (n, m['rerun']['changed']))
+                    r['mitogen'] = m
                 upper = os.path.join(tmp, lab.hosts[0], 'upper', 'hostgw')
                 r['lease_bytes'] = os.path.getsize(os.path.join(upper, 'lease.json'))
                 facts = subprocess.run(
@@ -189,6 +221,19 @@ def report(results, out_dir):
     md = table(['N', 'forks', 'floor (6 x ping)', 'converge', 're-run', 'converge / floor', 're-run / floor',
                 'converge per host', 're-run per host', 'controller max RSS MiB', 'routes per host', 'lease bytes',
                 'hostgw_host bytes', 'load start / end'], rows)
+    mrows = []
+    for r in results:
+        m = r.get('mitogen')
+        if not m:
+            continue
+        mrows.append(['{:,}'.format(r['n']), m['version'], fmt_s(r['floor']['wall']), fmt_s(m['floor']['wall']),
+                      fmt_s(r['converge']['wall']), fmt_s(m['converge']['wall']), fmt_s(r['rerun']['wall']),
+                      fmt_s(m['rerun']['wall']), '%.2fx' % (m['converge']['wall'] / m['floor']['wall']),
+                      '%.2fx' % (m['rerun']['wall'] / m['floor']['wall'])])
+    if mrows:
+        md += '\n\nSide by side under mitogen (`mitogen_linear`), same hosts and forks:\n\n' + table(
+            ['N', 'mitogen', 'floor: linear', 'floor: mitogen', 'converge: linear', 'converge: mitogen', 're-run: linear',
+             're-run: mitogen', 'mitogen converge / its floor', 'mitogen re-run / its floor'], mrows)
     with open(os.path.join(out_dir, 'scale.md'), 'w') as f:
         f.write(md)
     plot(results, os.path.join(out_dir, 'scale.png'))
@@ -229,13 +274,16 @@ def main():
     p.add_argument('--sizes', default='10,50,100,200')
     p.add_argument('--forks', type=int, default=5)
     p.add_argument('--task-times', action='store_true', help="record every task's wall time (in scale.json)")
+    p.add_argument('--mitogen-sizes', default='', help='sizes also run under mitogen_linear, side by side (such as 50)')
+    p.add_argument('--mitogen-version', default=MITOGEN)
     p.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'results'))
     args = p.parse_args()
     global TASK_TIMES  # pylint: disable=global-statement
     TASK_TIMES = args.task_times
     if os.geteuid() != 0:
         sys.exit('bench/scale.py needs root: it creates network namespaces')
-    print(run([int(x) for x in args.sizes.split(',')], args.forks, args.out))
+    print(run([int(x) for x in args.sizes.split(',')], args.forks, args.out,
+              [int(x) for x in args.mitogen_sizes.split(',') if x.strip()], args.mitogen_version))
 
 
 if __name__ == '__main__':

@@ -174,3 +174,70 @@ def stale_units(manifest, unit_dir, wanted):
         if name not in wanted and path in recorded and os.path.lexists(path):
             out.append(path)
     return out
+
+
+#: The options of ``hostgw_restore`` (and of ``hostgw_files``' ``boot``, validated against the same spec).
+ARGUMENT_SPEC = dict(
+    state_dir=dict(type='path', default='/etc/hostgw'),
+    bridge=dict(type='dict'),
+    routes=dict(type='dict'),
+    firewall=dict(type='dict'),
+    sysctls=dict(type='dict', default={}),
+    python=dict(type='path'),
+    unit_dir=dict(type='path'),
+    repair_interval=dict(type='str', default=''),
+    manifest=dict(type='path'),
+)
+
+
+def validate(options, what='boot'):
+    """``options`` checked and completed against ``ARGUMENT_SPEC`` (as AnsibleModule would), for a module that takes
+    them as one dict option. Raises ``BootError`` naming ``what`` and every problem."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator  # pylint: disable=import-outside-toplevel
+    if not isinstance(options, dict):
+        raise BootError('%s must be a dict of the options of hostgw.network.hostgw_restore, got %r' % (what, options))
+    result = ArgumentSpecValidator(ARGUMENT_SPEC).validate(dict(options))
+    if result.error_messages:
+        raise BootError('%s: %s' % (what, '; '.join(result.error_messages)))
+    return result.validated_parameters
+
+
+def prepare(p, python):
+    """The boot files of options ``p`` (``ARGUMENT_SPEC``): ``(items for _files.sync, command, unit names)``.
+    ``python``: the default interpreter (the module's own). Raises ``BootError`` on bad input, before any write."""
+    return install_files(state_dir=p['state_dir'], bridge=p['bridge'], routes=p['routes'], firewall=p['firewall'],
+                         sysctls=p['sysctls'], python=p['python'] or python, unit_dir=p['unit_dir'],
+                         repair_interval=p['repair_interval'])
+
+
+def program_file(path, p):
+    """Whether ``path`` is one of the boot program's own files (large, and unchanging for a user: kept out of --diff)."""
+    return path.startswith('%s/restore/' % p['state_dir'].rstrip('/'))
+
+
+def remove_stale(module, p, manifest, names, check_mode):
+    """Remove the repair units hostgw wrote earlier that ``names`` no longer holds; ``(changed, diffs)``."""
+    from ansible_collections.hostgw.network.plugins.module_utils import _files  # pylint: disable=import-outside-toplevel
+    stale = stale_units(manifest, p['unit_dir'], names)
+    if not stale:
+        return [], []
+    gone, diffs, _kept = _files.sync(module, [dict(path=x) for x in stale], None, False, check_mode)
+    if not check_mode:
+        _files.record(module, manifest, [], [], forget=stale)
+    return gone, diffs
+
+
+def sync(module, p, python, check_mode):
+    """What ``hostgw_restore`` does: write the boot files of options ``p``, record them in the manifest (``manifest``,
+    default ``<state_dir>/manifest.json``), remove repair units no longer wanted.
+
+    Returns ``{changed_files, diffs, command, units}``. Raises ``BootError`` or ``_files.FilesError`` before anything is
+    written on bad input.
+    """
+    from ansible_collections.hostgw.network.plugins.module_utils import _files  # pylint: disable=import-outside-toplevel
+    items, command, names = prepare(p, python)
+    manifest = p['manifest'] or '%s/manifest.json' % p['state_dir'].rstrip('/')
+    changed, diffs, _kept = _files.sync(module, items, manifest, True, check_mode)
+    gone, more = remove_stale(module, p, manifest, names, check_mode)
+    diffs = [d for d in diffs + more if not program_file(d['after_header'], p)]
+    return dict(changed_files=changed + gone, diffs=diffs, command=command, units=names)

@@ -122,7 +122,6 @@ units:
   sample: [hostgw-restore.service]
 '''
 
-import re  # noqa: E402  pylint: disable=wrong-import-position
 import sys  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
@@ -132,40 +131,13 @@ from ansible_collections.hostgw.network.plugins.module_utils import _files  # no
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            state_dir=dict(type='path', default='/etc/hostgw'),
-            bridge=dict(type='dict'),
-            routes=dict(type='dict'),
-            firewall=dict(type='dict'),
-            sysctls=dict(type='dict', default={}),
-            python=dict(type='path'),
-            unit_dir=dict(type='path'),
-            repair_interval=dict(type='str', default=''),
-            manifest=dict(type='path'),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
+    module = AnsibleModule(argument_spec=_boot.ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        items, command, units = _boot.install_files(
-            state_dir=p['state_dir'], bridge=p['bridge'], routes=p['routes'], firewall=p['firewall'],
-            sysctls=p['sysctls'], python=p['python'] or sys.executable, unit_dir=p['unit_dir'],
-            repair_interval=p['repair_interval'])
-        manifest = p['manifest'] or '%s/manifest.json' % p['state_dir'].rstrip('/')
-        stale = _boot.stale_units(manifest, p['unit_dir'], units)
-        changed, diffs, _kept = _files.sync(module, items, manifest, True, module.check_mode)
-        if stale:
-            gone, diffs2, _kept = _files.sync(module, [dict(path=x) for x in stale], None, False, module.check_mode)
-            changed.extend(gone)
-            diffs.extend(diffs2)
-            if not module.check_mode:
-                _files.record(module, manifest, [], [], forget=stale)
+        done = _boot.sync(module, module.params, sys.executable, module.check_mode)
     except (_boot.BootError, _files.FilesError) as e:
         module.fail_json(msg=str(e))
-    # Program files are large and unchanging for a user: show restore.json and the units in --diff.
-    diffs = [d for d in diffs if not re.search(r'/restore/', d['after_header'])]
-    result = dict(changed=bool(changed), changed_files=changed, command=command, units=units)
+    diffs = done.pop('diffs')
+    result = dict(changed=bool(done['changed_files']), **done)
     if module._diff:
         result['diff'] = diffs
     module.exit_json(**result)

@@ -182,3 +182,56 @@ def test_unit_files_and_repair_timer(run_module, mesh_factory, tmp_path):
     assert "repair_interval '5 minutes; rm' is not a systemd time span" in bad['msg']
     bad = run_module(node, 'hostgw_restore', dict(args, state_dir='/etc/host gw'), fail=True)
     assert "state_dir '/etc/host gw'" in bad['msg']
+
+
+def test_files_with_boot_installs_what_hostgw_restore_installs_in_one_call(run_module, mesh_factory, tmp_path):
+    """The role's one task per node for files and boot restore: the same bytes as hostgw_restore, the same manifest
+    entries, the repair units removed the same way, and a bad boot value refused before any file is written."""
+    mesh = mesh_factory(2)
+    node = mesh.nodes[0]
+    rt = run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0', nexthop_objects='false'))
+    boot = dict(routes=rt['boot_state'], sysctls={'net.ipv4.ip_forward': 1}, repair_interval='30s')
+    trees = {}
+    for how in ('restore', 'files'):
+        state_dir = tmp_path / how
+        units = tmp_path / (how + '-units')
+        args = dict(boot, state_dir=str(state_dir), unit_dir=str(units))
+        env = str(state_dir / 'subnet.env')
+        manifest = str(state_dir / 'manifest.json')
+        if how == 'restore':
+            res = run_module(node, 'hostgw_restore', dict(args, manifest=manifest))
+            run_module(node, 'hostgw_files', dict(manifest=manifest, files=[dict(path=env, content='X=1\n')]))
+        else:
+            res = run_module(node, 'hostgw_files', dict(manifest=manifest, files=[dict(path=env, content='X=1\n')], boot=args))
+            assert sorted(res['boot']['changed_files']) == sorted(x for x in res['changed_files'] if x != env)
+            assert res['boot']['units'] == ['hostgw-repair.service', 'hostgw-repair.timer', 'hostgw-restore.service']
+            res = res['boot']
+        assert 'OnUnitActiveSec=30s' in (units / 'hostgw-repair.timer').read_text()
+
+        def anon(text, units=units, state_dir=state_dir):
+            return text.replace(str(units), '@U').replace(str(state_dir), '@S')
+        trees[how] = dict((anon(str(p)), anon(p.read_text())) for p in sorted(list(state_dir.rglob('*')) + list(units.rglob('*')))
+                          if p.is_file() and p.name != 'manifest.json')
+        trees[how]['command'] = [anon(x) for x in res['command']]
+        manifest_doc = json.loads((state_dir / 'manifest.json').read_text())
+        trees[how]['manifest'] = sorted(anon(x) for x in manifest_doc['files'])
+    assert trees['files'] == trees['restore']
+    state_dir, units = tmp_path / 'files', tmp_path / 'files-units'
+    manifest = str(state_dir / 'manifest.json')
+    args = dict(boot, state_dir=str(state_dir), unit_dir=str(units))
+    again = run_module(node, 'hostgw_files', dict(manifest=manifest, files=[dict(path=str(state_dir / 'subnet.env'), content='X=1\n')],
+                                                  boot=args))
+    assert again['changed'] is False and again['boot']['changed_files'] == []
+    # The timer switched off: its units go (and leave the manifest), the restore unit stays.
+    off = run_module(node, 'hostgw_files', dict(manifest=manifest, boot=dict(args, repair_interval='')))
+    assert sorted(off['boot']['changed_files']) == [str(units / 'hostgw-repair.service'), str(units / 'hostgw-repair.timer')]
+    assert sorted(os.listdir(str(units))) == ['hostgw-restore.service']
+    assert not [x for x in json.loads(open(manifest).read())['files'] if 'hostgw-repair' in x]
+    # A bad boot value: refused naming it, and the file given with it is not written.
+    new_file = str(state_dir / 'other.env')
+    bad = run_module(node, 'hostgw_files', dict(manifest=manifest, files=[dict(path=new_file, content='Y=1\n')],
+                                                boot=dict(args, repair_interval='5 minutes; rm')), fail=True)
+    assert "repair_interval '5 minutes; rm' is not a systemd time span" in bad['msg'] and not os.path.exists(new_file)
+    bad = run_module(node, 'hostgw_files', dict(manifest=manifest, files=[dict(path=new_file, content='Y=1\n')],
+                                                boot=dict(args, sysctl={'x': 1})), fail=True)
+    assert bad['msg'].startswith('boot: ') and 'sysctl' in bad['msg'] and not os.path.exists(new_file)
