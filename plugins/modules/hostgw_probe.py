@@ -13,9 +13,12 @@ module: hostgw_probe
 short_description: Check that a node reaches every peer's pod gateway through the host-gw routes
 version_added: 0.1.0
 description:
-  - For every peer (O(peers), or those recorded in the node's lease C(<state_dir>/lease.json)), asks the kernel which
-    route reaches the peer's pod gateway (C(ip route get)) and pings it once from the node's own pod gateway address,
-    so the packet really takes the pod path.
+  - For every peer, asks the kernel which route reaches the peer's pod gateway (C(ip route get)) and pings it once
+    from the node's own pod gateway address, so the packet really takes the pod path.
+  - The peers are O(peers), else every member of the node's member table (C(<state_dir>/members.json), the whole
+    mesh as the node's last run planned it), else the peer records of its lease (C(<state_dir>/lease.json), its
+    ring successors; leases written before 0.2 record every member).
+  - Fails when fewer than O(min_peers) peers were probed, so a check that reaches nobody never passes.
   - Changes nothing. Pings go only to the mesh's own pod gateways.
 author:
   - hostgw contributors (@hostgw)
@@ -26,7 +29,7 @@ options:
   peers:
     description:
       - The peers to probe, each with C(host), C(subnet) and optionally C(subnet6) (the planner's per-host entries).
-      - Omitted, the peers recorded in the node's lease are probed.
+      - Omitted, the members of the node's member table are probed (or, without one, the peers its lease records).
     type: list
     elements: dict
   subnet:
@@ -43,6 +46,11 @@ options:
     description: Seconds to wait for each reply.
     type: int
     default: 2
+  min_peers:
+    description:
+      - Fail when fewer peers than this were probed (a peer counts once for both families). V(0) for a one-node mesh.
+    type: int
+    default: 1
 requirements:
   - C(ip) (iproute2) and C(ping) (iputils) on the node.
 seealso:
@@ -61,6 +69,30 @@ EXAMPLES = r'''
 - name: Peers that did not answer
   ansible.builtin.debug:
     var: probe.failed_peers
+
+- name: The node's lease and member table, as the hostgw.network.hostgw role writes them from its plan
+  hostgw.network.hostgw_files:
+    manifest: /etc/hostgw/manifest.json
+    mesh:
+      host: node1
+      lease: /etc/hostgw/lease.json
+      members: /etc/hostgw/members.json
+      plan:
+        network: 10.244.0.0/16
+        hosts:
+          node1: {subnet: 10.244.1.0/24, node_ip: 10.168.0.1}
+          node2: {subnet: 10.244.2.0/24, node_ip: 10.168.0.2}
+  become: true
+
+- name: Probe every member of the node's member table (no peers given)
+  hostgw.network.hostgw_probe:
+    state_dir: /etc/hostgw
+  become: true
+  register: probe
+
+- name: The member table named node2
+  ansible.builtin.assert:
+    that: probe.peers_from == 'members.json' and 'node2' in probe.peers
 '''
 
 RETURN = r'''
@@ -74,6 +106,11 @@ peers:
   returned: always
   type: dict
   sample: {host2: {gateway: 192.168.1.1, route: "192.168.1.1 via 10.168.0.2 dev eth0", ok: true}}
+peers_from:
+  description: Where the peers came from, V(peers) (the option), V(members.json) or V(lease.json).
+  returned: always
+  type: str
+  sample: members.json
 failed_peers:
   description: Peers that did not answer.
   returned: always
@@ -90,7 +127,8 @@ def main():
     module = AnsibleModule(argument_spec=dict(state_dir=dict(type='path', default='/etc/hostgw'),
                                               peers=dict(type='list', elements='dict'),
                                               subnet=dict(type='str'), subnet6=dict(type='str'),
-                                              timeout=dict(type='int', default=2)),
+                                              timeout=dict(type='int', default=2),
+                                              min_peers=dict(type='int', default=1)),
                            supports_check_mode=True)
     try:
         result = _probe.probe(module.params, lambda argv: module.run_command(argv, check_rc=False),
