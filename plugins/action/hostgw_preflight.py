@@ -10,6 +10,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import preflight_inputs, run_hosts
+from ansible_collections.hostgw.network.plugins.module_utils._routes import DEFAULT_PROTO
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import (
     PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names)
 
@@ -18,7 +19,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 ARGUMENT_SPEC = dict(
     plan=dict(type='dict', required=True),
     bridge=dict(type='str', default='cni0'),
-    proto=dict(type='int', default=244),
+    proto=dict(type='int', default=DEFAULT_PROTO),
     facts_var=dict(type='str', default='hostgw_host'),
     uplink_var=dict(type='str', default='hostgw_iface', aliases=['iface_var'],
                     deprecated_aliases=[dict(name='iface_var', version='1.0.0', collection_name='hostgw.network')]),

@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import IFNAME
 from ansible_collections.hostgw.network.plugins.module_utils._routes import is_link_local
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -16,15 +16,13 @@ __metaclass__ = type  # pylint: disable=invalid-name
 #: The alias hostgw writes on bridges it manages; ``state=absent`` deletes only bridges carrying it.
 OWNER_ALIAS = 'hostgw: managed bridge'
 
-_IFNAME = re.compile(r'[A-Za-z0-9_.-]{1,15}\Z')  # \Z, not $: '$' also matches before a trailing newline
-
 
 class BridgeError(Exception):
     pass
 
 
 def validate_name(name):
-    if not isinstance(name, str) or not _IFNAME.match(name) or name in ('.', '..'):
+    if not isinstance(name, str) or not IFNAME.match(name) or name in ('.', '..'):
         raise BridgeError('bridge name %r is not a valid interface name (1-15 characters of letters, digits, _ . -)' % (name,))
     return name
 

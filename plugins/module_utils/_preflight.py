@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 
+from ansible_collections.hostgw.network.plugins.module_utils._routes import DEFAULT_PROTO
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import (
     OnLink, conf_name_error, find_uplink, ifname_error, mtu_error, onlink_networks, path_error, proto_error)
 
@@ -87,7 +88,7 @@ def _check_onlink(name, host, onlink, uplink, index, errors):
                           % (name, missing - len(found), version, uplink, onlink.describe(version)))
 
 
-def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=244, uplink_var='hostgw_iface'):
+def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PROTO, uplink_var='hostgw_iface'):
     """Return ``{host: {uplink, mtu}}`` (from the plan) for the hosts that reported facts; raise ``PreflightError``
     listing every problem. ``iface_by_host``: ``uplink_var`` per host, only needed to explain a missing uplink.
     ``bridge``: the bridge name, or ``{host: name}`` where hosts have their own (a host not in it: ``None`` skips)."""
@@ -209,7 +210,7 @@ def check_host_settings(settings, defaults):
     return errors, bridges
 
 
-def check_settings(bridge, mtu=0, proto=244, cni_conf_name=None, host=None, state_dir=None, cni_conf_dir=None):
+def check_settings(bridge, mtu=0, proto=DEFAULT_PROTO, cni_conf_name=None, host=None, state_dir=None, cni_conf_dir=None):
     """Mesh-wide settings that a node module would only refuse after other modules changed the node.
 
     ``host``: the host whose variables set them (the run-once host), named where a value may be per host.

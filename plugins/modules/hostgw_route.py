@@ -234,6 +234,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disa
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _mesh  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _node  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _routes  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
@@ -249,7 +250,7 @@ def main():
                         deprecated_aliases=[dict(name='dev', version='1.0.0', collection_name='hostgw.network')]),
             bridge=dict(type='str'),
             node_ip=dict(type='str'),
-            proto=dict(type='int', default=244),
+            proto=dict(type='int', default=_routes.DEFAULT_PROTO),
             metric=dict(type='int'),
             purge=dict(type='bool', default=True),
             nexthop_objects=dict(type='raw', default='auto'),
