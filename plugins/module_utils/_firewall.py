@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The firewall seam: every read and write of hostgw's packet-filter state goes through ``converge()``.
 
-``converge(spec, runner, check_mode=False)`` is the one entry point, used by the ``hostgw_masq`` module and by the
+``converge(spec, runner, check_mode=False)`` is the one entry point, used by the ``hostgw_firewall`` module and by the
 boot restore. ``spec`` is a JSON-able dict equal to the module's parameters (``network``, ``subnet``, ``network6``,
 ``subnet6``, ``masquerade``, ``forward_accept``, ``random_fully``, ``forwarding``, ``firewall``, ``state``; a
 ``save_dir`` key is ignored). ``runner`` runs commands: any object with ``run(argv, data=None) -> (rc, stdout,
@@ -46,13 +46,13 @@ import os
 import shutil
 import subprocess
 
-from ansible_collections.hostgw.network.plugins.module_utils._masq import (
+from ansible_collections.hostgw.network.plugins.module_utils._firewall_rules import (
     FWD_CHAIN,
     JUMPS,
     NAT_CHAIN,
     NFT_FAMILY,
     NFT_TABLE,
-    MasqError,
+    FirewallRuleError,
     forward_drop_chains,
     iptables_text,
     nft_rules,
@@ -67,7 +67,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._sysctl import ensu
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-LOCK_FILE = '/run/hostgw-masq.lock'
+LOCK_FILE = '/run/hostgw-firewall.lock'
 SBIN_DIRS = ['/sbin', '/usr/sbin', '/usr/local/sbin']
 BACKENDS = ('nftables', 'iptables')
 FIREWALL_CHOICES = ('auto',) + BACKENDS
@@ -155,6 +155,24 @@ def normalize_spec(spec):
     return out
 
 
+#: What ``boot_state`` always holds; the other rule options only when they differ from ``DEFAULTS``.
+_BOOT_KEYS = ('network', 'subnet', 'masquerade', 'firewall')
+
+
+def boot_state(spec):
+    """What the boot restore replays for ``spec`` (the module's options): the options that define the rules, without
+    ``forwarding`` (the boot program sets the sysctls itself) and ``state``. Defaults other than ``_BOOT_KEYS`` are left
+    out, so the document is what the role gave the restore before the module returned it (restore.json unchanged)."""
+    out = normalize_spec(dict((k, v) for k, v in spec.items() if k not in _IGNORED))
+    doc = dict((k, out[k]) for k in _BOOT_KEYS)
+    if out['network6']:
+        doc.update(network6=out['network6'], subnet6=out['subnet6'])
+    for key in ('forward_accept', 'random_fully'):
+        if out[key] != DEFAULTS[key]:
+            doc[key] = out[key]
+    return doc
+
+
 def wanted_rules(spec):
     """``{version: (iptables chains, nft table text)}`` for state=present (both backends' forms of the same rules)."""
     out = {}
@@ -165,7 +183,7 @@ def wanted_rules(spec):
         try:
             args = (version, net, sub, spec['masquerade'], spec['forward_accept'], spec['random_fully'])
             out[version] = (render(*args), render_nft(*args))
-        except MasqError as e:
+        except FirewallRuleError as e:
             names = ('network', 'subnet') if version == 4 else ('network6', 'subnet6')
             raise SpecError('%s (%s=%r, %s=%r)' % (e, names[0], net, names[1], sub))
     return out

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Boot restore and drift repair: replay the state the modules applied, with the modules' own semantics.
 
-``hostgw.network.hostgw_restore`` saves what ``cni_bridge``, ``hostgw_route`` and ``hostgw_masq`` applied (their
+``hostgw.network.hostgw_restore`` saves what ``cni_bridge``, ``hostgw_route`` and ``hostgw_firewall`` applied (their
 ``boot_state`` results) as ``<state_dir>/restore.json`` and installs a copy of this code as the boot program
 (``<state_dir>/restore/hostgw-restore``). At boot (and from the repair timer) the program calls ``replay``:
 
@@ -14,7 +14,7 @@
 * every missing route is added and every owned route (hostgw's protocol) with another next hop is replaced in
   place; a foreign route on a wanted destination is left as it is and reported; nothing is ever deleted;
 * hostgw's own firewall chains are rewritten and their jumps appended when missing (the same rule model as
-  ``hostgw_masq``); other rules are never touched.
+  ``hostgw_firewall``); other rules are never touched.
 
 Every failure is one line naming what failed, and the program exits non-zero when anything failed.
 No Ansible import: the program runs with the target's Python alone.
@@ -197,7 +197,7 @@ def replay_routes(spec, kernel, report):
 
 # ---- firewall ------------------------------------------------------------------------------------------------
 def replay_firewall(spec, report, runner=None):
-    """hostgw's own firewall state exactly as hostgw_masq applies it: the same ``converge()`` with the same spec
+    """hostgw's own firewall state exactly as hostgw_firewall applies it: the same ``converge()`` with the same spec
     (backend nftables or iptables as ``firewall`` says; hostgw's state in the other backend removed)."""
     res = converge(dict(spec, forwarding=False), runner or SubprocessRunner(), check_mode=report.check)
     for line in res['actions']:

@@ -2,7 +2,7 @@
 # Copyright (c) hostgw contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The forwarding sysctls hostgw needs, in one place (used by hostgw_masq and the boot restore through the firewall seam).
+"""The forwarding sysctls hostgw needs, in one place (used by hostgw_firewall and the boot restore through the firewall seam).
 
 Only the running kernel is touched here (``/proc/sys``); persisting across reboots is the role's ``/etc/sysctl.d``
 file, whose keys are ``FORWARDING``'s names.

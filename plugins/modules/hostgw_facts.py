@@ -129,7 +129,7 @@ ansible_facts:
           type: bool
         firewall:
           description:
-            - The firewall backend M(hostgw.network.hostgw_masq) chooses with O(hostgw.network.hostgw_masq#module:firewall=auto)
+            - The firewall backend M(hostgw.network.hostgw_firewall) chooses with O(hostgw.network.hostgw_firewall#module:firewall=auto)
               on this node (the same detection), C(nftables) or C(iptables), or C(none) when the node has neither.
           type: str
         networkmanager:

@@ -47,7 +47,7 @@ options:
     type: dict
   firewall:
     description:
-      - The firewall rules to restore, given as the options of M(hostgw.network.hostgw_masq) (C(network), C(subnet),
+      - The firewall rules to restore, given as the options of M(hostgw.network.hostgw_firewall) (C(network), C(subnet),
         C(network6), C(subnet6), C(masquerade), C(forward_accept), C(random_fully)). Omit to restore none.
     type: dict
   sysctls:

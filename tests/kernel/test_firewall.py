@@ -2,7 +2,7 @@
 # Copyright (c) hostgw contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""hostgw_masq on both firewall backends in a namespace with other tools' state: kube-proxy's and firewalld's nft
+"""hostgw_firewall on both firewall backends in a namespace with other tools' state: kube-proxy's and firewalld's nft
 tables, Docker's iptables-nft rules and plain foreign iptables/ip6tables rules. hostgw's state is read back with
 ``nft`` and ``iptables-save``; the foreign state must be identical through converge, re-converge with changed
 inputs, a backend switch and absent."""
@@ -30,7 +30,7 @@ MASQ4 = [
 
 
 def masq(run_module, ns, check_mode=False, diff=False, fail=False, **args):
-    return run_module(ns, 'hostgw_masq', args, check_mode=check_mode, diff=diff, fail=fail)
+    return run_module(ns, 'hostgw_firewall', args, check_mode=check_mode, diff=diff, fail=fail)
 
 
 def assert_hostgw_state(ns, backend, subnet='10.244.1.0/24', v6=True):
@@ -156,22 +156,41 @@ def test_saved_rules_nft_restores_the_same_tables_in_a_fresh_namespace(run_modul
 
 
 def test_examples_run_as_written(example_node, interp, collections_path, tmp_path):
-    """hostgw_masq's EXAMPLES, as written, with ansible-playbook on a namespace node (test_examples' harness). The last
-    example removes everything again."""
-    _mesh, node, inventory, _upper = example_node
-    tasks = examples('hostgw_masq')
-    assert [t.get('hostgw.network.hostgw_masq', {}).get('state', 'present') for t in tasks] == ['present', 'present', 'absent']
-    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[:1])
+    """hostgw_firewall's EXAMPLES, as written, with ansible-playbook on a namespace node (test_examples' harness): the
+    rules, their boot restore from boot_state, dual-stack on iptables; the last example removes everything again."""
+    _mesh, node, inventory, upper = example_node
+    tasks = examples('hostgw_firewall')
+    assert [(list(t)[1], t[list(t)[1]].get('state', 'present')) for t in tasks] == [
+        ('hostgw.network.hostgw_firewall', 'present'), ('hostgw.network.hostgw_restore', 'present'),
+        ('hostgw.network.hostgw_firewall', 'present'), ('hostgw.network.hostgw_firewall', 'absent')]
+    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[:2])
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert 'ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return' in nft_table(node, 'ip')
-    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[1:2])
+    restore = json.loads((upper / 'hostgw' / 'restore.json').read_text())
+    assert restore['firewall'] == {'network': '10.244.0.0/16', 'subnet': '10.244.1.0/24', 'masquerade': True, 'firewall': 'auto'}
+    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[2:3])
     assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
     assert nft_table(node, 'ip') is None and '-A HOSTGW-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8 -j MASQUERADE ' \
         '--random-fully' in save(node, 'ip6tables')
     assert node.exec('sysctl', '-n', 'net.ipv6.conf.all.forwarding').stdout.strip() == '1'
-    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[2:])
+    p = run_playbook(interp, collections_path, tmp_path, inventory, tasks[3:])
     assert p.returncode == 0 and 'failed=0' in p.stdout, p.stdout[-4000:] + p.stderr[-2000:]
     assert hostgw_lines(save(node)) == [] and hostgw_lines(save(node, 'ip6tables')) == [] and nft_table(node, 'ip') is None
     # it ran in the node's namespace: the machine's own namespace has no hostgw table
     own = subprocess.run(['nft', 'list', 'tables'], capture_output=True, text=True, check=True).stdout
     assert 'hostgw' not in own, own
+
+
+def test_the_old_name_hostgw_masq_still_works_and_says_it_is_deprecated(example_node, interp, collections_path, tmp_path):
+    """meta/runtime.yml redirects hostgw.network.hostgw_masq to hostgw_firewall, with a deprecation warning."""
+    _mesh, node, inventory, _upper = example_node
+    task = {'name': 'old name', 'hostgw.network.hostgw_masq': {'network': '10.244.0.0/16', 'subnet': '10.244.1.0/24'},
+            'register': 'old'}
+    show = {'name': 'boot_state', 'ansible.builtin.assert': {'that': ["old.boot_state.subnet == '10.244.1.0/24'"]}}
+    p = run_playbook(interp, collections_path, tmp_path, inventory, [task, show])
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    text = ' '.join((p.stdout + p.stderr).split())
+    assert 'hostgw_masq' in text and 'deprecated' in text.lower() and 'hostgw_firewall' in text, text[-3000:]
+    assert 'ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 return' in nft_table(node, 'ip')
+    run_playbook(interp, collections_path, tmp_path, inventory, [{'name': 'gone', 'hostgw.network.hostgw_firewall': {'state': 'absent'}}])
+    assert nft_table(node, 'ip') is None

@@ -2,7 +2,7 @@
 # Copyright (c) hostgw contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Packets through hostgw_masq's rules, on both backends: the source address a UDP listener sees.
+"""Packets through hostgw_firewall's rules, on both backends: the source address a UDP listener sees.
 
 Node A and node B (bridge, gateway address, one pod namespace each, routes to each other's pod subnet via the node
 IPs) and an outside host on the same underlay segment, outside the cluster network; all namespaces of this test.
@@ -33,8 +33,8 @@ def test_pod_egress_masqueraded_and_pod_to_pod_not(run_module, netns_factory, ba
         b.exec('iptables', '-w', '-P', 'FORWARD', 'DROP')
 
     for name, n in (('a', a), ('b', b)):
-        res = run_module(n, 'hostgw_masq', dict(network=NETWORK, subnet=m.subnet[name], network6=NETWORK6,
-                                                subnet6=m.subnet6[name], forwarding=True, firewall=backend))
+        res = run_module(n, 'hostgw_firewall', dict(network=NETWORK, subnet=m.subnet[name], network6=NETWORK6,
+                                                    subnet6=m.subnet6[name], forwarding=True, firewall=backend))
         assert res['changed'] is True and res['backend'] == backend
         assert 'net.ipv4.ip_forward = 1' in res['actions'] and 'net.ipv6.conf.all.forwarding = 1' in res['actions']
         assert n.exec('sysctl', '-n', 'net.ipv4.ip_forward').stdout.strip() == '1'
@@ -51,7 +51,7 @@ def test_pod_egress_masqueraded_and_pod_to_pod_not(run_module, netns_factory, ba
     assert source_seen(pod_a, pod_b, m.pod_ip6['b']) == m.pod_ip6['a']
 
     # absent: no NAT any more, the outside host sees the pod address again (forwarding stays on)
-    run_module(a, 'hostgw_masq', dict(state='absent'))
+    run_module(a, 'hostgw_firewall', dict(state='absent'))
     assert source_seen(pod_a, out, m.ip['out']) == m.pod_ip['a']
     assert source_seen(pod_a, out, m.ip6['out']) == m.pod_ip6['a']
 

@@ -17,7 +17,7 @@ OWNED = '244'
 
 
 def converge(run_module, node, mesh, state_dir, mode):
-    run_module(node, 'hostgw_masq', dict(network='192.168.0.0/16', subnet=node.pod4, forwarding=True))
+    run_module(node, 'hostgw_firewall', dict(network='192.168.0.0/16', subnet=node.pod4, forwarding=True))
     br = run_module(node, 'cni_bridge', dict(addresses=[node.gw4 + '/24']))
     rt = run_module(node, 'hostgw_route', dict(routes=mesh.routes(), dev='eth0', nexthop_objects=mode))
     assert rt['nexthop_objects'] is (mode == 'true')

@@ -67,9 +67,9 @@ def test_drift_is_repaired_and_reported(converged, tmp_path):
     lab.forget()
     res = L.run_playbook(mesh3_inventory(tmp_path), 'playbooks/site.yml')
     assert res.rc == 0, res.report()
-    assert changed_actions(res, H1) == ['hostgw_masq', 'hostgw_route'], res.results(host=H1, status='changed')
+    assert changed_actions(res, H1) == ['hostgw_firewall', 'hostgw_route'], res.results(host=H1, status='changed')
     assert changed_actions(res, H2) == ['cni_bridge'], res.results(host=H2, status='changed')
-    assert changed_actions(res, H3) == ['hostgw_masq'], res.results(host=H3, status='changed')
+    assert changed_actions(res, H3) == ['hostgw_firewall'], res.results(host=H3, status='changed')
     after = lab.snapshot_all()
     L.assert_same(before, after, 'state after the drift was repaired')
     lab.mark('converged', after)
@@ -230,17 +230,17 @@ def test_foreign_state_survives_converge_churn_and_teardown(converged, tmp_path)
 # --- the race behind the two-runs test, deterministic ------------------------------------------------------
 
 def test_concurrent_masq_runs_never_duplicate_jump_rules(clean, tmp_path):
-    """The race behind the flaky two-runs test, made deterministic: the exact hostgw_masq module call of a run
+    """The race behind the flaky two-runs test, made deterministic: the exact hostgw_firewall module call of a run
     (AnsiballZ payload kept on hostgw-rel-1) is started 12 times at once, in up to 5 bursts, inside the host while the jumps are missing;
     afterwards each jump rule must exist exactly once."""
     lab = clean
     lab.forget()
     inv = mesh3_inventory(tmp_path)
-    rc, out = L.run_adhoc(inv, H1, 'hostgw.network.hostgw_masq',
+    rc, out = L.run_adhoc(inv, H1, 'hostgw.network.hostgw_firewall',
                           {'network': L.CLUSTER, 'subnet': MESH3_SUBNETS[H1], 'firewall': 'iptables'},
                           keep_remote_files=True)
     assert rc == 0, out
-    payload = lab.sh(H1, 'ls -t /tmp/.ansible-hostgw-rel/*/AnsiballZ_hostgw_masq.py | head -n1').stdout.strip()
+    payload = lab.sh(H1, 'ls -t /tmp/.ansible-hostgw-rel/*/AnsiballZ_hostgw_firewall.py | head -n1').stdout.strip()
     assert payload, 'no kept AnsiballZ payload'
     counts = []
     for _burst in range(5):

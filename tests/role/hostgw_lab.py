@@ -750,7 +750,7 @@ def masq_lines(subnet, network=CLUSTER):
 
 
 #: Actions of the role that change a host; a run rejected up front must not have run any of them.
-CHANGING_ACTIONS = ('hostgw_masq', 'cni_bridge', 'hostgw_route', 'hostgw_files', 'hostgw_restore', 'package', 'systemd_service',
+CHANGING_ACTIONS = ('hostgw_firewall', 'hostgw_masq', 'cni_bridge', 'hostgw_route', 'hostgw_files', 'hostgw_restore', 'package', 'systemd_service',
                     'file', 'template', 'copy')
 
 

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from ansible_collections.hostgw.network.plugins.module_utils import _firewall as fw
-from ansible_collections.hostgw.network.plugins.module_utils._masq import JUMPS, render_nft
+from ansible_collections.hostgw.network.plugins.module_utils._firewall_rules import JUMPS, render_nft
 
 from ansible_collections.hostgw.network.tests.unit.plugins.module_utils.fake_host import FakeHost
 

@@ -23,7 +23,7 @@ JUMPS = (
 MULTICAST = {4: '224.0.0.0/4', 6: 'ff00::/8'}
 
 
-class MasqError(Exception):
+class FirewallRuleError(Exception):
     pass
 
 
@@ -31,9 +31,9 @@ def _net(text, what, version):
     try:
         net = ipaddress.ip_network(str(text).strip(), strict=True)
     except ValueError:
-        raise MasqError('%s %r is not a network in CIDR form' % (what, text))
+        raise FirewallRuleError('%s %r is not a network in CIDR form' % (what, text))
     if net.version != version:
-        raise MasqError('%s %s is not IPv%d' % (what, net, version))
+        raise FirewallRuleError('%s %s is not IPv%d' % (what, net, version))
     return str(net)
 
 
@@ -42,7 +42,7 @@ def render(version, network, subnet, masquerade=True, forward=True, random_fully
     n = _net(network, 'network', version)
     s = _net(subnet, 'subnet', version)
     if not ipaddress.ip_network(s).subnet_of(ipaddress.ip_network(n)):
-        raise MasqError('subnet %s is not inside network %s' % (s, n))
+        raise FirewallRuleError('subnet %s is not inside network %s' % (s, n))
     a = '-A %s ' % NAT_CHAIN
     masq = '-j MASQUERADE --random-fully' if random_fully else '-j MASQUERADE'
     nat = []
@@ -142,7 +142,7 @@ def render_nft(version, network, subnet, masquerade=True, forward=True, random_f
     n = _net(network, 'network', version)
     s = _net(subnet, 'subnet', version)
     if not ipaddress.ip_network(s).subnet_of(ipaddress.ip_network(n)):
-        raise MasqError('subnet %s is not inside network %s' % (s, n))
+        raise FirewallRuleError('subnet %s is not inside network %s' % (s, n))
     ip = NFT_FAMILY[version]
     masq = 'masquerade fully-random' if random_fully else 'masquerade'
     nat = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.hostgw.network.plugins.module_utils._masq import MasqError, render, restore_input
+from ansible_collections.hostgw.network.plugins.module_utils._firewall_rules import FirewallRuleError, render, restore_input
 
 
 def test_rules_scoped_to_the_cluster_network_like_flannel():
@@ -35,7 +35,7 @@ def test_ipv6_and_switches():
     ('fd00::/56', 'fd00::/64', 'network fd00::/56 is not IPv4'),
 ])
 def test_bad_input_rejected(network, subnet, msg):
-    with pytest.raises(MasqError) as e:
+    with pytest.raises(FirewallRuleError) as e:
         render(4, network, subnet)
     assert str(e.value) == msg
 
@@ -52,7 +52,7 @@ def test_restore_input_only_touches_our_chains():
 
 # ---- nftables rendering -----------------------------------------------------------------------------------------
 
-from ansible_collections.hostgw.network.plugins.module_utils._masq import (  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils._firewall_rules import (  # noqa: E402
     forward_drop_chains, nft_rules, nft_transaction, normalize_nft, plan_iptables, render_nft)
 
 
@@ -86,7 +86,7 @@ def test_nft_ipv6_and_switches():
         'ip6 saddr fd00:10:244::/56 accept', 'ip6 daddr fd00:10:244::/56 accept']
     rules = nft_rules(render_nft(6, 'fd00:10:244::/56', 'fd00:10:244:1::/64', random_fully=False, forward=False))
     assert rules[4] == 'ip6 saddr fd00:10:244::/56 ip6 daddr != ff00::/8 masquerade' and len(rules) == 6
-    with pytest.raises(MasqError):
+    with pytest.raises(FirewallRuleError):
         render_nft(6, '10.244.0.0/16', '10.244.1.0/24')
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 __metaclass__ = type  # pylint: disable=invalid-name
 
 DOCUMENTATION = r'''
-module: hostgw_masq
+module: hostgw_firewall
 short_description: Masquerade pod egress and accept forwarded cluster traffic, in tables or chains hostgw owns
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Does what Flannel's C(--ip-masq) does, with native nftables or with iptables (O(firewall)), for IPv4 and, with
     O(network6), IPv6.
@@ -33,7 +33,10 @@ description:
   - Re-running changes nothing; rules altered behind hostgw's back are put back. O(state=absent) removes hostgw's
     tables, chains and jump rules of both backends, and nothing else.
   - The same code runs at boot without Ansible (C(converge()) in the collection's C(_firewall) module_utils), with
-    these options as its input.
+    RV(boot_state) as its input (give it to M(hostgw.network.hostgw_restore) as
+    O(hostgw.network.hostgw_restore#module:firewall), as the C(hostgw.network.hostgw) role does).
+  - This module was called C(hostgw.network.hostgw_masq) before 0.3.0; that name still works (it is redirected here)
+    and is deprecated.
 author:
   - hostgw contributors (@hostgw)
 extends_documentation_fragment:
@@ -91,9 +94,12 @@ options:
     default: auto
   save_dir:
     description:
-      - Directory to keep the boot restore's input in. C(firewall.json) is these options (the spec the restore passes
-        to the same code). C(rules.v4) (and C(rules.v6)), the C(iptables-restore --noflush) input of hostgw's chains,
-        exist only while the backend is iptables and are removed otherwise. Nothing is written when omitted.
+      - Deprecated, to be removed in hostgw.network 1.0.0; nothing in hostgw reads these files. The boot restore
+        replays RV(boot_state) (M(hostgw.network.hostgw_restore)).
+      - Directory to keep a copy of the firewall state in. C(firewall.json) is these options (the spec the restore
+        passes to the same code). C(rules.v4) (and C(rules.v6)), the C(iptables-restore --noflush) input of hostgw's
+        chains, exist only while the backend is iptables, C(rules.nft) only while it is nftables; the other files are
+        removed. Nothing is written when omitted.
     type: path
   state:
     description: V(present) ensures the rules; V(absent) removes hostgw's tables, chains and jumps (both backends).
@@ -113,13 +119,19 @@ seealso:
 
 EXAMPLES = r'''
 - name: Masquerade pod egress like flanneld --ip-masq (nftables where the host uses it)
-  hostgw.network.hostgw_masq:
+  hostgw.network.hostgw_firewall:
     network: 10.244.0.0/16
     subnet: 10.244.1.0/24
   become: true
+  register: firewall
+
+- name: Replay the same rules at boot (as the hostgw.network.hostgw role does)
+  hostgw.network.hostgw_restore:
+    firewall: "{{ firewall.boot_state }}"
+  become: true
 
 - name: Dual-stack, forwarding on, iptables chains even on an nftables host
-  hostgw.network.hostgw_masq:
+  hostgw.network.hostgw_firewall:
     network: 10.244.0.0/16
     subnet: 10.244.1.0/24
     network6: fd00:10:244::/56
@@ -129,7 +141,7 @@ EXAMPLES = r'''
   become: true
 
 - name: Remove hostgw's tables and chains
-  hostgw.network.hostgw_masq:
+  hostgw.network.hostgw_firewall:
     state: absent
   become: true
 '''
@@ -152,6 +164,13 @@ rules:
   returned: always
   type: dict
   sample: {"4": ["ip saddr 10.244.0.0/16 accept", "ip daddr 10.244.0.0/16 accept"]}
+boot_state:
+  description:
+    - What the boot restore replays (M(hostgw.network.hostgw_restore) O(hostgw.network.hostgw_restore#module:firewall)),
+      the options that define the rules. Options at their defaults are left out.
+  returned: O(state=present)
+  type: dict
+  sample: {network: 10.244.0.0/16, subnet: 10.244.1.0/24, masquerade: true, firewall: auto}
 actions:
   description: What was changed (or would be, in check mode).
   returned: always
@@ -163,10 +182,12 @@ actions:
 import os  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _files  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils._firewall import (  # noqa: E402  pylint: disable=wrong-import-position
     FIREWALL_CHOICES,
     ModuleRunner,
     SpecError,
+    boot_state,
     converge,
     saved_files,
 )
@@ -175,29 +196,19 @@ _HEADERS = (('nftables', "hostgw's nft tables"), ('iptables', "hostgw's iptables
 
 
 def _save(module, save_dir, files, actions):
+    """The deprecated ``save_dir`` copies, through the one writer of hostgw's files (``_files``)."""
     for name, content in sorted(files.items()):
         path = os.path.join(save_dir, name)
-        try:
-            with open(path) as f:  # pylint: disable=unspecified-encoding
-                old = f.read()
-        except (IOError, OSError):
-            old = None
-        if old == content:
+        old, mode, _owner = _files.current(path)
+        if old == (None if content is None else content.encode()) and (content is None or mode == 0o600):
             continue
         actions.append('%s %s' % ('removed' if content is None else 'wrote', path))
         if module.check_mode:
             continue
         if content is None:
             os.unlink(path)
-            continue
-        if not os.path.isdir(save_dir):
-            os.makedirs(save_dir, 0o755)
-        tmp = path + '.tmp'
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, 'w') as f:
-            f.write(content)
-        module.atomic_move(tmp, path)
-        os.chmod(path, 0o600)   # atomic_move gives a new file the umask's mode
+        else:
+            _files.write(module, path, content.encode(), 0o600, [])
 
 
 def main():
@@ -210,7 +221,7 @@ def main():
             random_fully=dict(type='bool', default=True),
             forwarding=dict(type='bool', default=False),
             firewall=dict(type='str', choices=list(FIREWALL_CHOICES), default='auto'),
-            save_dir=dict(type='path'),
+            save_dir=dict(type='path', removed_in_version='1.0.0', removed_from_collection='hostgw.network'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         required_if=[('state', 'present', ('network', 'subnet'))],
@@ -228,6 +239,8 @@ def main():
             _save(module, module.params['save_dir'], saved_files(spec, res['backend']), res['actions'])
         except (IOError, OSError, SpecError) as e:
             failures.append('cannot write the restore files in %s: %s' % (module.params['save_dir'], e))
+    if spec['state'] == 'present':
+        res['boot_state'] = boot_state(spec)
     res['changed'] = bool(res['actions'])
     if module._diff:
         res['diff'] = [dict(before=before[key], after=after.get(key, ''), before_header=header, after_header=header)
