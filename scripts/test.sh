@@ -14,7 +14,8 @@
 # changelog (antsibull-changelog lint, CHANGELOG.md up to date), matrix (ansible-test units and sanity on the oldest
 # and the newest supported ansible-core, sanity compile/import on every supported target Python), compat (the role
 # converged and re-run with changed=0 on a 2-host podman lab from each of those ansible-core versions, inventory in
-# the kubespray style with ansible.utils.ipaddr filters). docs/ecosystem.md explains the last five.
+# the kubespray style with ansible.utils.ipaddr filters), hosts (Debian 12 and 13 hosts with systemd over SSH and sudo,
+# real reboots: tests/hosts, docs/real-hosts.md). docs/ecosystem.md explains galaxy to compat.
 # Ends with a line "stages: N passed, N failed" over the stages.
 set -euo pipefail
 
@@ -40,7 +41,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # The version matrix (docs/ecosystem.md): the oldest and the newest supported ansible-core, each in its own venv
 # made by bootstrap.sh, with the controller Python ansible-test runs on and the target Pythons whose module-side
 # sanity (compile, import) it proves besides the controller's. Together they cover the supported target range
-# 3.9-3.13 (tests/compat/ansible-test-config.yml).
+# 3.9-3.13 (tests/config.yml).
 MATRIX_VERSIONS=(2.16 2.21)
 declare -A MATRIX_CONTROLLER=([2.16]=3.11 [2.21]=3.13)
 declare -A MATRIX_TARGETS=([2.16]="3.9 3.10 3.12" [2.21]="3.9")
@@ -51,12 +52,7 @@ PYTHONS_BIN="$REPO/.cache/pythons/bin"   # python3.X links to the machine's inte
 install_get_pip_stubs() {
     local v
     mkdir -p "$HOME/.ansible/test/cache"
-    for v in $("$1" - <<'PY'
-import inspect, re
-import ansible_test._internal.python_requirements as m
-print(" ".join(sorted(set(re.findall(r"pip='([0-9.]+)'", inspect.getsource(m))))))
-PY
-); do
+    for v in $("$1" "$REPO/tests/tools/pip_versions.py"); do
         cp "$REPO/tests/tools/get_pip_stub.py" "$HOME/.ansible/test/cache/get_pip_${v//./_}.py"
     done
 }
@@ -72,8 +68,6 @@ sync_copy() {
     git ls-files -z --cached --others --exclude-standard | grep -zv '^\.ci/' |
         xargs -0 -I{} cp --parents -P {} "$copy/" 2>/dev/null || true
     # git ls-files lists files that may be deleted in the work tree: ignore those.
-    # ansible-test's collection config (target Pythons of the modules): kept in tests/compat until it has a place.
-    [[ -f $copy/tests/config.yml ]] || cp "$REPO/tests/compat/ansible-test-config.yml" "$copy/tests/config.yml"
 }
 
 stage_lint() {
@@ -95,17 +89,13 @@ stage_build() {
         ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc "hostgw.network.$m" >/dev/null
     done
     ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t role hostgw.network.hostgw >/dev/null
+    for m in $(cd plugins/filter && ls -- *.py | sed 's/[.]py$//'); do
+        ANSIBLE_COLLECTIONS_PATH="$out/collections" ansible-doc -t filter "hostgw.network.$m" >/dev/null
+    done
     # module_defaults: group/hostgw.network.hostgw must cover every module.
-    python - <<'PY'
-import os, sys, yaml
-modules = sorted(f[:-3] for f in os.listdir('plugins/modules') if f.endswith('.py') and not f.startswith('_'))
-group = (yaml.safe_load(open('meta/runtime.yml')).get('action_groups') or {}).get('hostgw') or []
-missing = [m for m in modules if m not in group]
-if missing:
-    sys.exit('meta/runtime.yml: action group hostgw lacks %s' % ', '.join(missing))
-PY
+    python tests/tools/check_action_group.py
     echo "built and installed $(basename "$tarball") ($(stat -c %s "$tarball") bytes); ansible-doc renders every" \
-         "module and the role; the hostgw action group lists every module"
+         "module, filter and the role; the hostgw action group lists every module"
 }
 
 stage_sanity() {
@@ -173,19 +163,7 @@ stage_galaxy() {
     fi
     (cd "$src" && ansible-galaxy collection build --force --output-path "$work/out" . >/dev/null)
     tarball=$(ls "$work"/out/hostgw-network-*.tar.gz)
-    cat >"$work/galaxy-importer.cfg" <<EOF
-[galaxy-importer]
-RUN_ANSIBLE_TEST = False
-RUN_ANSIBLE_LINT = True
-RUN_ANSIBLE_DOC = True
-RUN_FLAKE8 = True
-OFFLINE_ANSIBLE_LINT = True
-CHECK_CHANGELOG = True
-CHECK_REQUIRED_TAGS = True
-LOCAL_IMAGE_DOCKER = False
-ANSIBLE_TEST_LOCAL_IMAGE = False
-ANSIBLE_LOCAL_TMP = $work/tmp
-EOF
+    sed "s|@WORK@|$work|" "$REPO/tests/tools/galaxy-importer.cfg.in" >"$work/galaxy-importer.cfg"
     log="$work/importer.log"
     local rc=0
     (cd "$work" && GALAXY_IMPORTER_CONFIG="$work/galaxy-importer.cfg" \
