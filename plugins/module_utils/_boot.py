@@ -227,17 +227,21 @@ def remove_stale(module, p, manifest, names, check_mode):
     return gone, diffs
 
 
-def sync(module, p, python, check_mode):
-    """What ``hostgw_restore`` does: write the boot files of options ``p``, record them in the manifest (``manifest``,
-    default ``<state_dir>/manifest.json``), remove repair units no longer wanted.
+def sync(module, p, python, check_mode, manifest=None, files=()):
+    """What ``hostgw_restore`` does (and ``hostgw_files`` with ``boot``): write the boot files of options ``p``, and
+    ``files`` (other ``_files.sync`` items) in the same call, record them in the manifest (``manifest``, else
+    ``p['manifest']``, else ``<state_dir>/manifest.json``), remove repair units no longer wanted.
 
-    Returns ``{changed_files, diffs, command, units}``. Raises ``BootError`` or ``_files.FilesError`` before anything is
-    written on bad input.
+    Returns ``{changed_files, boot_changed, diffs, command, units}`` (``boot_changed``: the boot files among
+    ``changed_files``). Raises ``BootError`` or ``_files.FilesError`` before anything is written on bad input.
     """
     from ansible_collections.hostgw.network.plugins.module_utils import _files  # pylint: disable=import-outside-toplevel
     items, command, names = prepare(p, python)
-    manifest = p['manifest'] or '%s/manifest.json' % p['state_dir'].rstrip('/')
-    changed, diffs, _kept = _files.sync(module, items, manifest, True, check_mode)
+    manifest = manifest or p['manifest'] or '%s/manifest.json' % p['state_dir'].rstrip('/')
+    changed, diffs, _kept = _files.sync(module, list(files) + items, manifest, True, check_mode)
     gone, more = remove_stale(module, p, manifest, names, check_mode)
     diffs = [d for d in diffs + more if not program_file(d['after_header'], p)]
-    return dict(changed_files=changed + gone, diffs=diffs, command=command, units=names)
+    ours = set(x['path'] for x in items) | set(gone)
+    changed += gone
+    return dict(changed_files=changed, boot_changed=[x for x in changed if x in ours], diffs=diffs, command=command,
+                units=names)

@@ -182,6 +182,12 @@ class OnLink:
         return out
 
 
+def first_address(subnet):
+    """The pods' gateway of a subnet (CIDR text): its first address, without the prefix length."""
+    net = ipaddress.ip_network(subnet)
+    return str(net.network_address + 1)
+
+
 def member_routes(hosts):
     """The mesh's routes from a plan's ``hosts`` (``{name: {subnet, node_ip, subnet6, node_ip6, ...}}``): one
     ``{host, dest, via}`` per member and family, in name order (every node gets the same list; the node's own entry

@@ -17,6 +17,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import first_address
+
 __metaclass__ = type  # pylint: disable=invalid-name
 
 SOURCE_PIN = 'pin'
@@ -502,12 +504,6 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
         'hosts': hosts,
         'notes': notes,
     }
-
-
-def first_address(subnet):
-    """The first address of a subnet given as canonical CIDR text (the pods' gateway), without the prefix length."""
-    net = ipaddress.ip_network(subnet)
-    return str(net.network_address + 1)
 
 
 def host_view(plan, name):

@@ -11,17 +11,13 @@ import ipaddress
 
 from ansible_collections.hostgw.network.plugins.module_utils._facts import read_lease, read_members
 from ansible_collections.hostgw.network.plugins.module_utils._lease import MEMBERS_FILE, peer_records, table_rows
+from ansible_collections.hostgw.network.plugins.module_utils._mesh import first_address
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
 
 class ProbeError(Exception):
     pass
-
-
-def _gateway(cidr):
-    net = ipaddress.ip_network(cidr)
-    return str(net.network_address + 1)
 
 
 def node_peers(state_dir):
@@ -78,11 +74,11 @@ def probe(p, run, which):
     for fam, key in ((4, 'subnet'), (6, 'subnet6')):
         if not mine[key]:
             continue
-        source = _gateway(mine[key])
+        source = first_address(mine[key])
         for peer, rec in sorted(peers.items()):
             if peer == me or not rec.get(key) or rec.get(key) == mine[key]:
                 continue
-            gw = _gateway(rec[key])
+            gw = first_address(rec[key])
             rc, out, _err = run([ip, '-%d' % fam, 'route', 'get', gw, 'from', source])
             route = (out.splitlines() or [''])[0].strip()
             rc, _out, _err = run([ping, '-%d' % fam, '-c', '1', '-W', str(p['timeout']), '-I', source, gw])
@@ -95,4 +91,4 @@ def probe(p, run, which):
         raise ProbeError('probed %d peer%s (from %s), fewer than min_peers %d: %s (set min_peers: 0 for a one-node mesh)'
                          % (probed, '' if probed == 1 else 's', origin, p.get('min_peers', 1),
                             'the node knows no peer' if not peers else 'no peer has a subnet of a family this node has'))
-    return dict(source=_gateway(mine['subnet']), peers=results, failed_peers=failed, peers_from=origin)
+    return dict(source=first_address(mine['subnet']), peers=results, failed_peers=failed, peers_from=origin)

@@ -222,25 +222,22 @@ def main():
             files = _lease.mesh_files(mesh['plan'], mesh['host'], mesh['lease'], mesh['members']) + files
         except _lease.LeaseError as e:
             module.fail_json(msg=str(e))
-    boot = boot_items = None
+    boot = None
+    kept = []
     try:
         if p['boot'] is not None and p['state'] == 'present':
             if not p['manifest']:
                 module.fail_json(msg='boot needs manifest (teardown removes the boot files the manifest lists)')
-            boot = _boot.validate(p['boot'])
-            boot_items, command, units = _boot.prepare(boot, sys.executable)   # every check before any write
-        changed, diffs, kept = _files.sync(module, files + (boot_items or []), p['manifest'], p['state'] == 'present',
-                                           module.check_mode)
-        if boot is not None:
-            gone, more = _boot.remove_stale(module, boot, p['manifest'], units, module.check_mode)
-            changed += gone
-            diffs = [d for d in diffs + more if not _boot.program_file(d['after_header'], boot)]
+            # The same flow as hostgw_restore, these files written in the same sync (every check before any write).
+            boot = _boot.sync(module, _boot.validate(p['boot']), sys.executable, module.check_mode, p['manifest'], files)
+            changed, diffs = boot['changed_files'], boot['diffs']
+        else:
+            changed, diffs, kept = _files.sync(module, files, p['manifest'], p['state'] == 'present', module.check_mode)
     except (_files.FilesError, _boot.BootError) as e:
         module.fail_json(msg=str(e))
     result = dict(changed=bool(changed), changed_files=changed, kept=kept)
     if boot is not None:
-        ours = set(x['path'] for x in boot_items) | set(gone)
-        result['boot'] = dict(changed_files=[x for x in changed if x in ours], command=command, units=units)
+        result['boot'] = dict(changed_files=boot['boot_changed'], command=boot['command'], units=boot['units'])
     if module._diff:
         result['diff'] = diffs
     module.exit_json(**result)

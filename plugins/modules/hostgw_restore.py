@@ -137,6 +137,7 @@ def main():
     except (_boot.BootError, _files.FilesError) as e:
         module.fail_json(msg=str(e))
     diffs = done.pop('diffs')
+    done.pop('boot_changed')
     result = dict(changed=bool(done['changed_files']), **done)
     if module._diff:
         result['diff'] = diffs
