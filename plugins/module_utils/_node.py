@@ -2,11 +2,21 @@
 # Copyright (c) hostgw contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The node modules' work: read the kernel through the netlink seam, plan with the pure code, apply, report.
+"""The one apply path for the node's kernel state: read it through the netlink seam, plan with the pure code, apply,
+report.
 
 ``cni_bridge`` and ``hostgw_route`` are their argument specs plus one call here (``bridge``/``routes``), with a
-``_netlink.Kernel`` (or a fake with the same methods in tests). Failures raise ``NodeError`` carrying the partial
-result (what was done before the failure), never exit the process.
+``_netlink.Kernel`` (or a fake with the same methods in tests); the boot program and the repair timer
+(``_boot_program``) call the same two functions with ``policy=RESTORE``. The policy is the only difference:
+
+* ``CONVERGE`` (run time): make hostgw's state exactly what is asked: adopt a bridge of the name, delete extra
+  addresses, replace and purge owned routes and next hops; a refusal stops the run and raises ``NodeError`` carrying
+  the partial result (what was done before the failure).
+* ``RESTORE`` (boot, repair): add what is missing and replace what hostgw owns; never delete anything, never adopt or
+  touch a foreign object (a foreign link or route in the way is a conflict, returned in ``conflicts``); carry on
+  past a refusal so every object gets its own outcome (``failures`` in the result, nothing raised).
+
+Never exits the process.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import gc
 import os
 
 from ansible_collections.hostgw.network.plugins.module_utils._bridge import (
+    OWNER_ALIAS,
     BridgeError,
     apply_to_view,
     describe,
@@ -40,7 +51,23 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-__all__ = ['BridgeError', 'NodeError', 'RouteError', 'bridge', 'find_dev', 'routes']
+__all__ = ['BridgeError', 'CONVERGE', 'NodeError', 'Policy', 'RESTORE', 'RouteError', 'bridge', 'find_dev', 'routes']
+
+
+class Policy:
+    """How state is applied (see the module's docstring): ``delete`` (addresses, routes, next hops hostgw owns may be
+    removed), ``adopt`` (a bridge of the name without hostgw's mark is taken over), ``keep_going`` (failures are
+    returned, not raised, and the other changes still made)."""
+
+    def __init__(self, name, delete, adopt, keep_going):
+        self.name, self.delete, self.adopt, self.keep_going = name, delete, adopt, keep_going
+
+    def __repr__(self):
+        return 'Policy(%s)' % self.name
+
+
+CONVERGE = Policy('converge', delete=True, adopt=True, keep_going=False)
+RESTORE = Policy('restore', delete=False, adopt=False, keep_going=True)
 
 
 class NodeError(Exception):
@@ -101,16 +128,67 @@ def _code(e):
 RACE_RETRIES = 3
 
 
-def bridge(p, kernel, check_mode=False, diff=False):
-    """What cni_bridge does; ``p``: its parameters. Raises ``NodeError`` (with the partial result) on failure."""
+def _line(act):
+    return ' '.join(str(x) for x in act)
+
+
+def _plan_bridge(kernel, name, want, mtu, state, policy):
+    """Read the link and plan; under a policy that does not adopt, a link of the name without hostgw's mark is a
+    ``BridgeError`` (left as it is), and nothing is deleted."""
+    link, addrs = read_bridge(kernel, name)
+    if not policy.adopt and link is not None and link.get('alias') != OWNER_ALIAS:
+        raise BridgeError('a link of that name exists that hostgw does not own (kind %s, alias %r): left as it is'
+                          % (link.get('kind'), link.get('alias')))
+    actions = plan_bridge(link, addrs, want, mtu, state)
+    if not policy.delete:
+        # An extra address on the bridge is left for the next hostgw run to judge.
+        actions = [a for a in actions if a[0] not in ('addr_del', 'delete')]
+    return link, addrs, actions
+
+
+def _apply_bridge(kernel, name, link, want, actions, state, policy, done, failures):
+    """Make ``actions``; returns normally or raises ``OSError`` (the failing action in ``failures[-1]`` when the
+    policy keeps going past other failures)."""
+    index = link['index'] if link is not None else None
+    for act in actions:
+        try:
+            index = apply_bridge_action(kernel, name, index, act)
+        except OSError as e:
+            if not policy.keep_going or act[0] == 'create' or _code(e) == errno.EEXIST:
+                e.hostgw_action = act
+                raise
+            failures.append(dict(change=_line(act), errno=_code(e), error=str(e)))
+            continue
+        done.append(_line(act))
+    if state == 'present' and any(a[0] == 'addr_del' for a in actions):
+        # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
+        # promote_secondaries is set), which can take a wanted address with it: put those back.
+        _link, now = read_bridge(kernel, name)
+        for a in want:
+            if a not in now:
+                act = ('addr_add', a)
+                try:
+                    kernel.addr_add(index, a)
+                except OSError as e:
+                    e.hostgw_action = act
+                    raise
+                done.append(_line(act))
+
+
+def bridge(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
+    """What cni_bridge does (``policy`` CONVERGE) and the boot program (RESTORE); ``p``: cni_bridge's parameters.
+
+    Raises ``BridgeError`` on bad input or a link hostgw must not touch; ``NodeError`` (with the partial result) when
+    the kernel refuses a change under CONVERGE; under RESTORE the refusals are in ``failures``."""
     name = validate_name(p['bridge'])
     want = parse_addresses(p['addresses'])
     if p['mtu'] is not None and not MTU_MIN <= p['mtu'] <= MTU_MAX:
         raise BridgeError('mtu %d is out of range (%d-%d)' % (p['mtu'], MTU_MIN, MTU_MAX))
-    link, addrs = read_bridge(kernel, name)
-    actions = plan_bridge(link, addrs, want, p['mtu'], p['state'])
+    link, addrs, actions = _plan_bridge(kernel, name, want, p['mtu'], p['state'], policy)
     after_link, after_addrs = apply_to_view(name, link, addrs, actions)
-    result = dict(changed=bool(actions), actions=[' '.join(str(x) for x in a) for a in actions])
+    result = dict(changed=bool(actions), actions=[_line(a) for a in actions])
+    if policy.keep_going:
+        result['failures'] = []
     if p['state'] == 'present':
         result['boot_state'] = dict(name=name, addresses=want, mtu=p['mtu'])
     if diff:
@@ -119,35 +197,26 @@ def bridge(p, kernel, check_mode=False, diff=False):
     if check_mode or not actions:
         result['bridge'] = _view(after_link, after_addrs)
         return result
-    done = []
+    done, failures = [], []
     for attempt in range(RACE_RETRIES + 1):
-        index = link['index'] if link is not None else None
-        act = None
         try:
-            for act in actions:
-                index = apply_bridge_action(kernel, name, index, act)
-                done.append(' '.join(str(x) for x in act))
-            if p['state'] == 'present' and any(a[0] == 'addr_del' for a in actions):
-                # Deleting a primary IPv4 address also deletes the secondaries of its subnet (unless
-                # promote_secondaries is set), which can take a wanted address with it: put those back.
-                _link, now = read_bridge(kernel, name)
-                for a in want:
-                    if a not in now:
-                        act = ('addr_add', a)
-                        kernel.addr_add(index, a)
-                        done.append(' '.join(str(x) for x in act))
+            _apply_bridge(kernel, name, link, want, actions, p['state'], policy, done, failures)
             break
         except OSError as e:
             if _code(e) == errno.EEXIST and attempt < RACE_RETRIES:
                 # Made meanwhile by someone else (the bridge, an address): plan again from what is there now.
-                link, addrs = read_bridge(kernel, name)
-                actions = plan_bridge(link, addrs, want, p['mtu'], p['state'])
+                link, addrs, actions = _plan_bridge(kernel, name, want, p['mtu'], p['state'], policy)
                 continue
-            raise NodeError('bridge %s: failed at "%s": %s (done before it: %s); re-run to converge'
-                            % (name, ' '.join(str(x) for x in act), e, ', '.join(done) or 'nothing'),
-                            actions=done, changed=bool(done))
-    result['actions'] = done
-    result['changed'] = bool(done)
+            act = _line(getattr(e, 'hostgw_action', ('?',)))
+            msg = ('bridge %s: failed at "%s": %s (done before it: %s); re-run to converge'
+                   % (name, act, e, ', '.join(done) or 'nothing'))
+            if not policy.keep_going:
+                raise NodeError(msg, actions=done, changed=bool(done))
+            failures.append(dict(change=act, errno=_code(e), error=str(e)))
+            break
+    result.update(actions=done, changed=bool(done))
+    if policy.keep_going:
+        result['failures'] = failures
     link, addrs = read_bridge(kernel, name)
     result['bridge'] = _view(link, addrs)
     return result
@@ -210,145 +279,217 @@ def _carry(before, result):
     return result
 
 
-def routes(p, kernel, check_mode=False, diff=False):
-    """What hostgw_route does; ``p``: its parameters. Raises ``RouteError`` (bad input, unsafe change) or
-    ``NodeError`` (the kernel refused a change; the partial result says what was done).
+def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
+    """What hostgw_route does (``policy`` CONVERGE) and the boot program (RESTORE); ``p``: hostgw_route's parameters.
+
+    Raises ``RouteError`` (bad input, unsafe change). Under CONVERGE a refusal by the kernel raises ``NodeError``
+    (the partial result says what was done); under RESTORE every refusal is in ``failures``, every foreign route on
+    a wanted destination in ``conflicts`` and every off-link next hop in ``errors``, and the rest is still made.
 
     When every refusal is EEXIST (another run made the same route or next hop meanwhile), the kernel is read and
     the changes planned again, a few times at most; what each attempt made is reported."""
     before = None
-    attempt = 0
-    while True:
-        try:
-            with _no_cyclic_gc():
-                once = _routes_once(p, kernel, check_mode, diff)
-            return _carry(before, once)
-        except NodeError as e:
-            failures = e.result.get('failures') or []
-            if attempt < RACE_RETRIES and failures and all(f['errno'] == errno.EEXIST for f in failures):
-                before = _carry(before, e.result)
-                attempt += 1
-                continue
-            raise NodeError(e.msg, **_carry(before, e.result))
-
-
-def _routes_once(p, kernel, check_mode, diff):
-    proto = p['proto']
-    links = kernel.links()
-    names = dict((x['index'], x['name']) for x in links)
-    existing = kernel.routes()
-    nexthops = kernel.nexthops()
-    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=proto,
-                  nexthops_added=[], nexthops_removed=[])
-    nh_ids, nh_add = None, []
-    if p['state'] == 'absent':
-        changes = RouteChanges()
-        changes.delete = [r for r in existing if r.proto == proto]
-        gone = set(id(r) for r in changes.delete)
-        used = set(r.nhid for r in existing if r.nhid and id(r) not in gone)
-        nh_delete = [n for n in nexthops or [] if n.proto == proto and n.id not in used]
-        dev_index = dev_name = None
-    else:
-        addrs = kernel.addrs()
-        dev_index, dev_name = find_dev(links, addrs, p['uplink'], p['node_ip'])
-        use_nh = use_nexthops(p.get('nexthop_objects', 'auto'), nexthops)
-        result['uplink'] = dev_name
-        result['nexthop_objects'] = use_nh
-        routes = p.get('routes')
-        if routes is None:
-            routes = member_routes(p.get('members'))
-        wanted = parse_wanted(routes, p['metric'])
-        keep, skipped = check_next_hops(wanted, addrs, dev_index, dev_name)
-        result['own_subnets'] = [w.dest for w in skipped]
-        result['boot_state'] = dict(uplink=dev_name, proto=proto, nexthop_objects=use_nh, routes=[
-            dict(dest=w.dest, via=w.via, metric=w.metric, host=w.host) for w in keep])
-        seen = existing
-        if check_mode and p['bridge']:
-            # The bridge's connected routes go away when cni_bridge re-addresses it, which check mode did not do.
-            bridge_index = next((x['index'] for x in links if x['name'] == p['bridge']), None)
-            seen = [r for r in existing if not (r.oif == bridge_index and r.proto == 2 and not r.via)]
-        changes, nh_ids, nh_add, nh_delete = plan_routes(keep, seen, nexthops, dev_index, proto, use_nh, p['purge'],
-                                                         names=names)
-        result['unchanged'] = changes.unchanged
-        uplink = [x for x in links if x['index'] == dev_index]
-        if (changes.add or changes.replace or nh_add) and uplink and not uplink[0]['up']:
-            # The kernel refuses gateway routes on a down link (ENETUNREACH) after some may be made.
-            raise RouteError(['uplink %s is down: routes via it cannot be added; bring it up first' % dev_name])
-    nh = nh_ids or {}
-    if diff:
-        before = owned_lines(existing, proto, names) + ['nexthop ' + nexthop_line(n, names) for n in nexthops or []
-                                                        if n.proto == proto]
-        gone_nh = set(n.id for n in nh_delete)
-        after = after_lines(existing, changes, dev_name, proto, names, nh_ids)
-        after += ['nexthop ' + nexthop_line(n, names) for n in nexthops or [] if n.proto == proto and n.id not in gone_nh]
-        after += ['nexthop ' + nexthop_line(n, names) for n in nh_add]
-        result['diff'] = dict(before='\n'.join(sorted(before)) + '\n', after='\n'.join(sorted(after)) + '\n',
-                              before_header='routes (proto %d)' % proto, after_header='routes (proto %d)' % proto)
-    result['changed'] = bool(changes.changed or nh_add or nh_delete)
-
-    def line_w(w):
-        return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nh.get(w.via))
-
-    def line_k(r):
-        return route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric, r.nhid)
-
-    def line_n(n):
-        return nexthop_line(n, names)
-
-    if check_mode or not result['changed']:
-        result['added'] = [line_w(w) for w in changes.add]
-        result['replaced'] = [line_w(w) for _old, w in changes.replace]
-        result['removed'] = [line_k(r) for r in changes.delete]
-        result['nexthops_added'] = [line_n(n) for n in nh_add]
-        result['nexthops_removed'] = [line_n(n) for n in nh_delete]
-        return result
-
-    done = result
-    # Next-hop objects first, then in-place replacement (no gap in reachability), additions, removals, and last the
-    # objects no route uses any more (deleting an object deletes its routes). Each phase goes to the kernel in chunks
-    # of many requests; every request is acknowledged on its own, so what was done and what was refused is known
-    # exactly (_netlink.Kernel.routes_apply). A refusal stops before the next chunk.
-    phases = (('add', nh_add, line_n, 'nexthops_added', 'nexthop'),
-              ('replace', [w for _old, w in changes.replace], line_w, 'replaced', 'wanted'),
-              ('add', changes.add, line_w, 'added', 'wanted'),
-              ('delete', changes.delete, line_k, 'removed', 'kernel'),
-              ('delete', nh_delete, line_n, 'nexthops_removed', 'nexthop'))
-    for action, items, line, key, kind in phases:
-        if not items:
+    for attempt in range(RACE_RETRIES + 1):
+        with _no_cyclic_gc():
+            result = _carry(before, _routes_once(p, kernel, check_mode, diff, policy))
+        failures = result.get('failures')
+        if not failures:
+            if not policy.keep_going:
+                result.pop('failures', None)     # hostgw_route returns failures only when something failed
+            return result
+        if attempt < RACE_RETRIES and all(f['errno'] == errno.EEXIST for f in failures):
+            before = result
             continue
-        if kind == 'nexthop':
-            batch = kernel.nexthops_apply([(action, x) for x in items])
-        elif kind == 'wanted':
-            batch = kernel.routes_apply([(action, x, nh[x.via]) if x.via in nh else (action, x) for x in items],
-                                        dev_index, proto)
-        else:
-            batch = kernel.routes_apply([(action, x) for x in items], dev_index, proto)
-        done[key].extend(line(items[i]) for i in batch.done)
-        if batch.failed or batch.error is not None:
-            raise NodeError(**_failure(done, action, items, line, batch))
-    return done
+        break
+    if policy.keep_going:
+        return result
+    raise NodeError(result.pop('msg'), **result)
 
 
-def _failure(done, action, items, line, batch):
-    """The failed result: what was done (added/replaced/removed), every refused change with its errno, the message."""
+class _Read:
+    """What the kernel has: links (and ``names`` by index), routes of the main table, next-hop objects (None: the
+    kernel has none), addresses (only read for state present)."""
+
+    def __init__(self, kernel, present):
+        self.links = kernel.links()
+        self.names = dict((x['index'], x['name']) for x in self.links)
+        self.existing = kernel.routes()
+        self.nexthops = kernel.nexthops()
+        self.addrs = kernel.addrs() if present else None
+
+
+class _RoutePlan:
+    """The changes for one attempt: ``changes`` (RouteChanges), next-hop objects to add and delete, ``nh`` (next hop
+    -> object id), the uplink, and how each kind of object is written in results."""
+
+    def __init__(self, read, proto, changes, dev_index=None, dev_name=None, nh_ids=None, nh_add=(), nh_delete=()):
+        self.read, self.proto, self.changes = read, proto, changes
+        self.dev_index, self.dev_name = dev_index, dev_name
+        self.nh_ids, self.nh = nh_ids, nh_ids or {}
+        self.nh_add, self.nh_delete = list(nh_add), list(nh_delete)
+
+    @property
+    def changed(self):
+        return bool(self.changes.changed or self.nh_add or self.nh_delete)
+
+    def line_w(self, w):
+        return route_line(w.family, w.dest, w.via, self.dev_name, self.proto, w.metric, self.nh.get(w.via))
+
+    def line_k(self, r):
+        return route_line(r.family, r.dest, r.via, self.read.names.get(r.oif, r.oif), self.proto, r.metric, r.nhid)
+
+    def line_n(self, n):
+        return nexthop_line(n, self.read.names)
+
+
+def _routes_once(p, kernel, check_mode, diff, policy):
+    read = _Read(kernel, p['state'] != 'absent')
+    result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=p['proto'],
+                  nexthops_added=[], nexthops_removed=[], failures=[])
+    if p['state'] == 'absent':
+        plan = _plan_absent(read, p['proto'])
+    else:
+        plan = _plan_present(p, read, check_mode, policy, result)
+    if diff:
+        result['diff'] = _routes_diff(plan)
+    result['changed'] = plan.changed
+    if check_mode or not plan.changed:
+        result['added'] = [plan.line_w(w) for w in plan.changes.add]
+        result['replaced'] = [plan.line_w(w) for _old, w in plan.changes.replace]
+        result['removed'] = [plan.line_k(r) for r in plan.changes.delete]
+        result['nexthops_added'] = [plan.line_n(n) for n in plan.nh_add]
+        result['nexthops_removed'] = [plan.line_n(n) for n in plan.nh_delete]
+        return result
+    return _apply_routes(kernel, plan, result, policy)
+
+
+def _plan_absent(read, proto):
+    """Every owned route goes, then every owned next-hop object no other route uses."""
+    changes = RouteChanges()
+    changes.delete = [r for r in read.existing if r.proto == proto]
+    gone = set(id(r) for r in changes.delete)
+    used = set(r.nhid for r in read.existing if r.nhid and id(r) not in gone)
+    nh_delete = [n for n in read.nexthops or [] if n.proto == proto and n.id not in used]
+    return _RoutePlan(read, proto, changes, nh_delete=nh_delete)
+
+
+def _plan_present(p, read, check_mode, policy, result):
+    """Find the uplink, check the next hops, plan routes and next-hop objects; fills the result's ``uplink``,
+    ``nexthop_objects``, ``own_subnets``, ``boot_state``, ``unchanged`` (and under RESTORE ``conflicts``,
+    ``errors``)."""
+    proto = p['proto']
+    dev_index, dev_name = find_dev(read.links, read.addrs, p['uplink'], p['node_ip'])
+    use_nh = use_nexthops(p.get('nexthop_objects', 'auto'), read.nexthops)
+    result['uplink'] = dev_name
+    result['nexthop_objects'] = use_nh
+    wanted = p.get('routes')
+    if wanted is None:
+        wanted = member_routes(p.get('members'))
+    wanted = parse_wanted(wanted, p['metric'])
+    errors = conflicts = None
+    if policy.keep_going:
+        errors, conflicts = result.setdefault('errors', []), result.setdefault('conflicts', [])
+    keep, skipped = check_next_hops(wanted, read.addrs, dev_index, dev_name, errors)
+    result['own_subnets'] = [w.dest for w in skipped]
+    result['boot_state'] = dict(uplink=dev_name, proto=proto, nexthop_objects=use_nh, routes=[
+        dict(dest=w.dest, via=w.via, metric=w.metric, host=w.host) for w in keep])
+    seen = read.existing
+    if check_mode and p.get('bridge'):
+        # The bridge's connected routes go away when cni_bridge re-addresses it, which check mode did not do.
+        bridge_index = next((x['index'] for x in read.links if x['name'] == p['bridge']), None)
+        seen = [r for r in read.existing if not (r.oif == bridge_index and r.proto == 2 and not r.via)]
+    changes, nh_ids, nh_add, nh_delete = plan_routes(keep, seen, read.nexthops, dev_index, proto, use_nh,
+                                                     p['purge'] and policy.delete, conflicts=conflicts,
+                                                     names=read.names)
+    if not policy.delete:
+        changes.delete, nh_delete = [], []
+    result['unchanged'] = changes.unchanged
+    uplink = [x for x in read.links if x['index'] == dev_index]
+    if (changes.add or changes.replace or nh_add) and uplink and not uplink[0]['up']:
+        # The kernel refuses gateway routes on a down link (ENETUNREACH) after some may be made.
+        raise RouteError(['uplink %s is down: routes via it cannot be added; bring it up first' % dev_name])
+    return _RoutePlan(read, proto, changes, dev_index, dev_name, nh_ids, nh_add, nh_delete)
+
+
+def _routes_diff(plan):
+    read, proto, names = plan.read, plan.proto, plan.read.names
+    before = owned_lines(read.existing, proto, names) + ['nexthop ' + plan.line_n(n) for n in read.nexthops or []
+                                                         if n.proto == proto]
+    gone_nh = set(n.id for n in plan.nh_delete)
+    after = after_lines(read.existing, plan.changes, plan.dev_name, proto, names, plan.nh_ids)
+    after += ['nexthop ' + plan.line_n(n) for n in read.nexthops or [] if n.proto == proto and n.id not in gone_nh]
+    after += ['nexthop ' + plan.line_n(n) for n in plan.nh_add]
+    return dict(before='\n'.join(sorted(before)) + '\n', after='\n'.join(sorted(after)) + '\n',
+                before_header='routes (proto %d)' % proto, after_header='routes (proto %d)' % proto)
+
+
+def _apply_routes(kernel, plan, result, policy):
+    """Next-hop objects first, then in-place replacement (no gap in reachability), additions, removals, and last the
+    objects no route uses any more (deleting an object deletes its routes). Each phase goes to the kernel in chunks
+    of many requests; every request is acknowledged on its own, so what was done and what was refused is known
+    exactly (_netlink.Kernel.routes_apply). A refusal stops the run (CONVERGE), or (RESTORE) the rest of the phase is
+    sent again so that every route gets its own outcome; next-hop objects that could not be made stop the routes."""
+    nh = plan.nh
+    phases = (('add', plan.nh_add, plan.line_n, 'nexthops_added', 'nexthop'),
+              ('replace', [w for _old, w in plan.changes.replace], plan.line_w, 'replaced', 'wanted'),
+              ('add', plan.changes.add, plan.line_w, 'added', 'wanted'),
+              ('delete', plan.changes.delete, plan.line_k, 'removed', 'kernel'),
+              ('delete', plan.nh_delete, plan.line_n, 'nexthops_removed', 'nexthop'))
+    unknown = False
+    for action, items, line, key, kind in phases:
+        todo = list(items)
+        while todo:
+            if kind == 'nexthop':
+                batch = kernel.nexthops_apply([(action, x) for x in todo])
+            elif kind == 'wanted':
+                batch = kernel.routes_apply([(action, x, nh[x.via]) if x.via in nh else (action, x) for x in todo],
+                                            plan.dev_index, plan.proto)
+            else:
+                batch = kernel.routes_apply([(action, x) for x in todo], plan.dev_index, plan.proto)
+            result[key].extend(line(todo[i]) for i in batch.done)
+            if not batch.failed and batch.error is None:
+                break
+            unknown = unknown or bool(batch.unknown)
+            if not result['failures']:
+                result['msg'] = _failure_msg(action, todo, line, batch)
+            result['failures'].extend(_failures(action, todo, line, batch))
+            if not policy.keep_going or kind == 'nexthop':
+                return _failed(result, unknown)
+            if batch.error is not None or not batch.failed:
+                break
+            todo = todo[max(set(batch.done) | set(i for i, _e in batch.failed)) + 1:]
+    if result['failures']:
+        return _failed(result, unknown)
+    return result
+
+
+def _failures(action, items, line, batch):
+    """Every refused change of ``batch`` with its errno (and the ones the kernel never answered)."""
     failures = [dict(change='%s %s' % (action, line(items[i])), errno=_code(e), error=os.strerror(_code(e) or 0))
                 for i, e in batch.failed]
     failures.extend(dict(change='%s %s' % (action, line(items[i])), errno=None,
                          error='no acknowledgement from the kernel (%s): it may or may not have been made' % batch.error)
                     for i in batch.unknown)
+    return failures
+
+
+def _failure_msg(action, items, line, batch):
     if batch.failed:
         i, e = batch.failed[0]
     else:
         i = batch.unknown[0] if batch.unknown else (batch.done[-1] + 1 if batch.done else 0)
         e = batch.error
     msg = 'failed to %s %s: %s' % (action, line(items[min(i, len(items) - 1)]), e)
+    failures = _failures(action, items, line, batch)
     others = failures[1:] if batch.failed else failures
     if others:
         msg += '; %d more failed: %s' % (len(others), '; '.join('%s: %s' % (f['change'], f['error']) for f in others[:5]))
         if len(others) > 5:
             msg += '; ... (all listed in failures)'
-    done['changed'] = any((done['added'], done['replaced'], done['removed'], done.get('nexthops_added'),
-                           done.get('nexthops_removed'), batch.unknown))
-    done['failures'] = failures
-    done['msg'] = msg + ' (the changes listed in added/replaced/removed were made; re-run to converge)'
-    return done
+    return msg + ' (the changes listed in added/replaced/removed were made; re-run to converge)'
+
+
+def _failed(result, unknown):
+    result['changed'] = any((result['added'], result['replaced'], result['removed'], result['nexthops_added'],
+                             result['nexthops_removed'], unknown))
+    return result

@@ -195,13 +195,15 @@ def parse_wanted(entries, metric=None):
     return wanted
 
 
-def check_next_hops(wanted, addrs, dev_index, dev_name):
+def check_next_hops(wanted, addrs, dev_index, dev_name, errors=None):
     """The L2 check host-gw depends on. Returns (routes to install, routes skipped because the next hop is us).
 
     Every next hop must be on-link on the uplink: inside a prefix of an address on ``dev`` (or IPv6
     link-local). A next hop that is one of this host's own addresses means the route is this host's own
-    subnet: it is skipped, never installed. Raises ``RouteError`` naming each off-link peer.
+    subnet: it is skipped, never installed. Raises ``RouteError`` naming each off-link peer, or, given a list
+    ``errors``, appends the messages to it and returns the on-link routes (the boot restore installs those).
     """
+    collect = errors
     local = set()
     local4 = set()
     nets = []
@@ -235,7 +237,9 @@ def check_next_hops(wanted, addrs, dev_index, dev_name):
                              else 'no IPv%d address' % w.family))
             continue
         keep.append(w)
-    if errors:
+    if errors and collect is not None:
+        collect.extend(errors)
+    elif errors:
         raise RouteError(errors)
     return keep, skipped
 
