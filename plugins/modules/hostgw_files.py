@@ -190,7 +190,7 @@ import sys  # noqa: E402  pylint: disable=wrong-import-position
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible_collections.hostgw.network.plugins.module_utils import _files  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.hostgw.network.plugins.module_utils import _boot  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _boot_install  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _lease  # noqa: E402  pylint: disable=wrong-import-position
 
 
@@ -229,11 +229,11 @@ def main():
             if not p['manifest']:
                 module.fail_json(msg='boot needs manifest (teardown removes the boot files the manifest lists)')
             # The same flow as hostgw_restore, these files written in the same sync (every check before any write).
-            boot = _boot.sync(module, _boot.validate(p['boot']), sys.executable, module.check_mode, p['manifest'], files)
+            boot = _boot_install.sync(module, _boot_install.validate(p['boot']), sys.executable, module.check_mode, p['manifest'], files)
             changed, diffs = boot['changed_files'], boot['diffs']
         else:
             changed, diffs, kept = _files.sync(module, files, p['manifest'], p['state'] == 'present', module.check_mode)
-    except (_files.FilesError, _boot.BootError) as e:
+    except (_files.FilesError, _boot_install.BootError) as e:
         module.fail_json(msg=str(e))
     result = dict(changed=bool(changed), changed_files=changed, kept=kept)
     if boot is not None:

@@ -126,15 +126,15 @@ import sys  # noqa: E402  pylint: disable=wrong-import-position
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402  pylint: disable=wrong-import-position
 
-from ansible_collections.hostgw.network.plugins.module_utils import _boot  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _boot_install  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _files  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
-    module = AnsibleModule(argument_spec=_boot.ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_boot_install.ARGUMENT_SPEC, supports_check_mode=True)
     try:
-        done = _boot.sync(module, module.params, sys.executable, module.check_mode)
-    except (_boot.BootError, _files.FilesError) as e:
+        done = _boot_install.sync(module, module.params, sys.executable, module.check_mode)
+    except (_boot_install.BootError, _files.FilesError) as e:
         module.fail_json(msg=str(e))
     diffs = done.pop('diffs')
     done.pop('boot_changed')

@@ -122,9 +122,9 @@ def test_files_have_expected_modes_and_owners(converged):
         want[d] = ('dir', '0755')
         d = os.path.dirname(d)
     # The boot program's copy of hostgw's module_utils: every .py file of it root-owned 0644 (the set follows
-    # the code: _boot.closure()).
+    # the code: _boot_install.closure()).
     vendored = [p for p in snaps_files_any(converged, L.MESH3) if p.startswith(lib + '/')]
-    assert lib + '/_restore.py' in vendored and lib + '/_netlink.py' in vendored, vendored
+    assert lib + '/_boot_program.py' in vendored and lib + '/_netlink.py' in vendored, vendored
     for path in vendored:
         assert path.endswith('.py'), path
         want[path] = ('file', '0644')

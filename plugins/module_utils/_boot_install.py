@@ -2,17 +2,18 @@
 # Copyright (c) hostgw contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""What ``hostgw_restore`` installs: the saved state, the boot program (a copy of hostgw's own module_utils,
-so boot replays exactly the code the modules run) and the systemd units. Pure except for reading the sources."""
+"""The boot installer (what ``hostgw_restore``, and ``hostgw_files`` with ``boot``, write): the saved state
+(``restore.json``, written by ``_boot_program.dump_state``), the boot program (``_boot_program`` and a copy of every
+module_util it imports, so boot replays exactly the code the modules run) and the systemd units. It reads the
+sources it vendors and the manifest; the program that runs at boot is ``_boot_program``."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 
-from ansible_collections.hostgw.network.plugins.module_utils import _restore
+from ansible_collections.hostgw.network.plugins.module_utils import _boot_program
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import path_error
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -31,7 +32,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
-from ansible_collections.hostgw.network.plugins.module_utils._restore import main  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils._boot_program import main  # noqa: E402
 
 sys.exit(main())
 '''
@@ -66,7 +67,7 @@ _IMPORT = re.compile(r'^\s*from ansible_collections\.hostgw\.network\.plugins\.m
                      re.M)
 
 
-def closure(roots=('_restore',)):
+def closure(roots=('_boot_program',)):
     """The module_utils the boot program needs: ``roots`` and everything they import from module_utils, recursively
     (so a new import in the seam can never be forgotten in the vendored copy). ``{name: source}``."""
     out = {}
@@ -138,20 +139,23 @@ def install_files(state_dir, bridge, routes, firewall, sysctls, python, unit_dir
     if repair_interval and not unit_dir:
         raise BootError('repair_interval %r needs unit_dir (a systemd timer runs the repair)' % repair_interval)
     for name in sysctls or {}:
-        if name not in _restore.SYSCTL_PATH:
-            raise BootError('sysctls: %s is not one hostgw sets (%s)' % (name, ', '.join(sorted(_restore.SYSCTL_PATH))))
+        if name not in _boot_program.SYSCTL_PATH:
+            raise BootError('sysctls: %s is not one hostgw sets (%s)' % (name, ', '.join(sorted(_boot_program.SYSCTL_PATH))))
+        if str(sysctls[name]) != '1':
+            raise BootError('sysctls: %s = %r: hostgw only turns it on (1)' % (name, sysctls[name]))
     for what, part, keys in (('bridge', bridge, ('name',)), ('routes', routes, ('uplink', 'proto', 'routes'))):
         if part and any(k not in part for k in keys):
             raise BootError('%s must hold %s (the boot_state its module returns), got %r' % (what, ', '.join(keys), part))
-    doc = _restore.boot_state(bridge=bridge or None, routes=routes or None, firewall=firewall or None,
-                              sysctls=dict((k, str(v)) for k, v in (sysctls or {}).items()))
+    doc = _boot_program.boot_state(bridge=bridge or None, routes=routes or None, firewall=firewall or None,
+                                   sysctls=dict((k, str(v)) for k, v in (sysctls or {}).items()))
     state_file = '%s/restore.json' % state_dir
-    program = '%s/restore/%s' % (state_dir, _restore.PROGRAM)
+    program = '%s/restore/%s' % (state_dir, _boot_program.PROGRAM)
     lib = '%s/restore/lib/%s' % (state_dir, PACKAGE.replace('.', '/'))
-    items = [dict(path=state_file, content=json.dumps(doc, indent=2, sort_keys=True) + '\n', mode='0600'),
-             dict(path=program, content=STUB, mode='0755')]
-    items.extend(dict(path='%s/%s.py' % (lib, name), content=text, mode='0644')
-                 for name, text in sorted(closure().items()))
+    # The code first, then the stub that imports it, then the state: a boot or repair run that starts between two of
+    # these writes finds a program that can run (the old one, or the new one with all of its code).
+    items = [dict(path='%s/%s.py' % (lib, name), content=text, mode='0644') for name, text in sorted(closure().items())]
+    items.append(dict(path=program, content=STUB, mode='0755'))
+    items.append(dict(path=state_file, content=_boot_program.dump_state(doc), mode='0600'))
     command = [python, program, state_file]
     names = []
     if unit_dir:
@@ -162,16 +166,22 @@ def install_files(state_dir, bridge, routes, firewall, sysctls, python, unit_dir
     return items, command, names
 
 
-def stale_units(manifest, unit_dir, wanted):
-    """Repair units hostgw wrote earlier that are no longer wanted (the interval was switched off)."""
-    if not unit_dir:
-        return []
+def stale_files(manifest, p, items, names):
+    """Files hostgw wrote earlier for the boot restore that this run no longer writes: repair units after the interval
+    was switched off, and the boot program's vendored module_utils that the program no longer imports (a module
+    renamed or gone in a newer hostgw). Only files the manifest records are candidates (hostgw's own)."""
     from ansible_collections.hostgw.network.plugins.module_utils import _files  # pylint: disable=import-outside-toplevel
-    recorded = set(_files.read_manifest(manifest)['files'])
+    recorded = _files.read_manifest(manifest)['files']
+    writing = set(x['path'] for x in items)
+    units_of = set()
+    if p['unit_dir']:
+        units_of = set('%s/%s' % (p['unit_dir'].rstrip('/'), n) for n in (REPAIR_UNIT, REPAIR_TIMER) if n not in names)
+    lib = '%s/restore/lib/' % p['state_dir'].rstrip('/')
     out = []
-    for name in (REPAIR_UNIT, REPAIR_TIMER):
-        path = '%s/%s' % (unit_dir.rstrip('/'), name)
-        if name not in wanted and path in recorded and os.path.lexists(path):
+    for path in sorted(recorded):
+        if path in writing or not os.path.lexists(path):
+            continue
+        if path in units_of or (path.startswith(lib) and path.endswith('.py')):
             out.append(path)
     return out
 
@@ -215,10 +225,10 @@ def program_file(path, p):
     return path.startswith('%s/restore/' % p['state_dir'].rstrip('/'))
 
 
-def remove_stale(module, p, manifest, names, check_mode):
-    """Remove the repair units hostgw wrote earlier that ``names`` no longer holds; ``(changed, diffs)``."""
+def remove_stale(module, p, manifest, items, names, check_mode):
+    """Remove what ``stale_files`` finds; ``(changed, diffs)``."""
     from ansible_collections.hostgw.network.plugins.module_utils import _files  # pylint: disable=import-outside-toplevel
-    stale = stale_units(manifest, p['unit_dir'], names)
+    stale = stale_files(manifest, p, items, names)
     if not stale:
         return [], []
     gone, diffs, _kept = _files.sync(module, [dict(path=x) for x in stale], None, False, check_mode)
@@ -239,7 +249,7 @@ def sync(module, p, python, check_mode, manifest=None, files=()):
     items, command, names = prepare(p, python)
     manifest = manifest or p['manifest'] or '%s/manifest.json' % p['state_dir'].rstrip('/')
     changed, diffs, _kept = _files.sync(module, list(files) + items, manifest, True, check_mode)
-    gone, more = remove_stale(module, p, manifest, names, check_mode)
+    gone, more = remove_stale(module, p, manifest, items, names, check_mode)
     diffs = [d for d in diffs + more if not program_file(d['after_header'], p)]
     ours = set(x['path'] for x in items) | set(gone)
     changed += gone

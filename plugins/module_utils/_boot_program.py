@@ -61,6 +61,20 @@ def boot_state(bridge=None, routes=None, firewall=None, sysctls=None):
     return dict(schema=SCHEMA, bridge=bridge, routes=routes, firewall=firewall, sysctls=sysctls or {})
 
 
+# The one writer and the one reader of restore.json: the installer (_boot_install) writes what dump_state returns,
+# the program reads it back with load_state.
+def dump_state(doc):
+    """The bytes of ``restore.json`` for ``doc`` (stable: sorted keys, so an unchanged state rewrites nothing)."""
+    return json.dumps(doc, indent=2, sort_keys=True) + '\n'
+
+
+def load_state(path):
+    """The document in ``path``; raises ``IOError``/``OSError``/``ValueError`` when it cannot be read or parsed
+    (``replay`` checks the schema)."""
+    with open(path) as f:  # pylint: disable=unspecified-encoding
+        return json.load(f)
+
+
 # ---- sysctls -------------------------------------------------------------------------------------------------
 def replay_sysctls(sysctls, report):
     """The forwarding sysctls through ``_sysctl.ensure_on`` (what hostgw_firewall's ``forwarding`` uses)."""
@@ -172,8 +186,7 @@ def main(argv=None, out=sys.stdout):
         return 2
     path = args[0]
     try:
-        with open(path) as f:
-            state = json.load(f)
+        state = load_state(path)
     except (IOError, OSError, ValueError) as e:
         out.write('%s: FAILED: cannot read %s: %s\n' % (PROGRAM, path, e))
         return 1

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one writer of hostgw's files (plugins/module_utils/_files.py): atomic writes, modes, the manifest, teardown that
+removes only what hostgw wrote."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ansible_collections.hostgw.network.plugins.module_utils import _files
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+
+class FakeModule:
+    @staticmethod
+    def atomic_move(src, dest):
+        os.rename(src, dest)
+
+
+def test_files_manifest_teardown_keeps_foreign_files_and_dirs(tmp_path):
+    state_dir = tmp_path / 'hostgw'
+    manifest = str(state_dir / 'manifest.json')
+    items = [dict(path=str(state_dir / 'lease.json'), content='{}\n', mode='0600'),
+             dict(path=str(tmp_path / 'cni' / 'net.d' / '10-hostgw.conflist'), content='{}\n', mode='0644')]
+    changed, _diffs, _kept = _files.sync(FakeModule(), items, manifest)
+    assert len(changed) == 2 and oct(os.stat(items[0]['path']).st_mode & 0o777) == '0o600'
+    recorded = _files.read_manifest(manifest)
+    assert str(state_dir) in recorded['dirs'] and str(tmp_path / 'cni') in recorded['dirs']
+    assert _files.sync(FakeModule(), items, manifest)[0] == []                  # idempotent
+    (state_dir / 'other-tool.conf').write_text('x')                            # another tool's file in the state dir
+    changed, _diffs, kept = _files.sync(FakeModule(), [], manifest, present=False)
+    assert not os.path.exists(items[0]['path']) and not os.path.exists(manifest)
+    assert (state_dir / 'other-tool.conf').read_text() == 'x'
+    assert kept == ['%s (holds files hostgw did not write)' % state_dir]
+    assert not os.path.exists(str(tmp_path / 'cni'))                          # created by hostgw and now empty
+
+
+def test_files_refuse_relative_paths_and_directories(tmp_path):
+    with pytest.raises(_files.FilesError):
+        _files.sync(FakeModule(), [dict(path='relative', content='x')], None)
+    d = tmp_path / 'dir'
+    d.mkdir()
+    with pytest.raises(_files.FilesError) as e:
+        _files.sync(FakeModule(), [dict(path=str(d), content='x')], None)
+    assert 'is not a regular file' in str(e.value)
+    # absent with a directory among the files: the directory is never removed
+    _files.sync(FakeModule(), [dict(path=str(d))], None, present=False)
+    assert d.is_dir()
