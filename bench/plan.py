@@ -26,7 +26,7 @@ from common import fmt_s, import_collection, log, median, table
 import_collection()
 
 # pylint: disable=wrong-import-position
-from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, plan_mesh  # noqa: E402
+from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanOptions, plan_mesh  # noqa: E402
 from ansible_collections.hostgw.network.plugins.module_utils._lease import leases  # noqa: E402
 from ansible_collections.hostgw.network.plugins.module_utils import _inputs as inputs  # noqa: E402
 from ansible_collections.hostgw.network.plugins.action import hostgw_subnet as action  # noqa: E402
@@ -110,7 +110,7 @@ class ActionRunner:
         res = mod.run(task_vars=dict(groups={'hostgw_nodes': group}, hostvars=hostvars, ansible_play_hosts=group))
         self.laps['total'] = time.perf_counter() - t
         assert not res.get('failed'), res
-        return res['ansible_facts']['hostgw_plan'], dict(self.laps)
+        return res['plan'], dict(self.laps)
 
 
 def bench_plan(sizes, runs, action_sizes):
@@ -120,10 +120,10 @@ def bench_plan(sizes, runs, action_sizes):
         data['runs'][n] = reps
         log('planning N=%d (%d runs)' % (n, reps))
         ms = members_new(n)
-        t_new, plan = _time(lambda: plan_mesh(ms, NETWORK, 24), reps)
+        t_new, plan = _time(lambda: plan_mesh(ms, PlanOptions(NETWORK, 24)), reps)
         assert len(plan['hosts']) == n and plan['hosts']['node00000']['subnet'] == '10.0.1.0/24'
         ms2 = members_settled(n, plan)
-        t_settled, plan2 = _time(lambda: plan_mesh(ms2, NETWORK, 24), reps)
+        t_settled, plan2 = _time(lambda: plan_mesh(ms2, PlanOptions(NETWORK, 24)), reps)
         assert all(h['subnet'] == plan['hosts'][name]['subnet'] for name, h in plan2['hosts'].items())
         data['results'][str(n)] = dict(plan_new=t_new, plan_settled=t_settled)
     runner = ActionRunner()
@@ -131,7 +131,7 @@ def bench_plan(sizes, runs, action_sizes):
         reps = runs(n)
         data['runs'].setdefault(n, reps)
         log('action plugin N=%d (%d runs)' % (n, reps))
-        plan = plan_mesh(members_new(n), NETWORK, 24)
+        plan = plan_mesh(members_new(n), PlanOptions(NETWORK, 24))
         group = names(n)
         row = data['results'].setdefault(str(n), {})
         cases = (('new', dict((name, {'hostgw_node_ip': node_ip(i), 'hostgw_lease': {}}) for i, name in enumerate(group))),

@@ -56,10 +56,10 @@ def inventory(k):
 def planned_routes(k):
     """The routes the role's planner gives fresh hosts (hostgw_subnet: lowest free subnet by host name)."""
     import_collection()
-    from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, plan_mesh  # pylint: disable=import-outside-toplevel
+    from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanOptions, plan_mesh  # pylint: disable=import-outside-toplevel
     from ansible_collections.hostgw.network.plugins.module_utils._mesh import member_routes  # pylint: disable=import-outside-toplevel
     members = [Member(h, node_ip='10.173.0.%d' % i, lease='') for i, h in enumerate(host_names(k), 1)]
-    return member_routes(plan_mesh(members, POD_NETWORK, 24)['hosts'])
+    return member_routes(plan_mesh(members, PlanOptions(POD_NETWORK, 24))['hosts'])
 
 
 class Lab:

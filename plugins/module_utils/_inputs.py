@@ -24,7 +24,7 @@ import ipaddress
 from ansible_collections.hostgw.network.plugins.module_utils._lease import (
     DEFAULT_PEERS, MAX_PEERS, gather_records, table_rows)
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import find_uplink
-from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, Pool, name_list, plan_mesh, summarize
+from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, PlanOptions, Pool, name_list, plan_mesh, summarize
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -427,9 +427,7 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
         if any(_is_unset(m.pin) or (dual and _is_unset(m.pin6)) for m in inputs.members):
             raise PlanError([no_lease_error(group, lease_var, len(inputs.members))])
     try:
-        plan = plan_mesh(inputs.members, o['network'], o.get('subnet_len'), o.get('subnet_min'), o.get('subnet_max'),
-                         o.get('network6'), o.get('subnet_len6'), o.get('subnet_min6'), o.get('subnet_max6'),
-                         assume_new=assume_new)
+        plan = plan_mesh(inputs.members, PlanOptions.of(o, assume_new=assume_new))
     except PlanError as e:
         raise PlanError(e.errors + _partial_run_hints(inputs, e.unknown, bool(o.get('predict_new'))), e.unknown)
     summarize(plan, inputs.members)

@@ -300,18 +300,33 @@ def unknown_error(names, label='network', six=''):
             'give their subnets away: %s' % (name_list(names), label, len(names), how.replace('with it', 'with them')))
 
 
-def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, assume_new=False, unknown_out=None):
+def _allocate(pool, members, attrs, errors, notes, assume_new=False, unknown_out=None):
     """Return ``{name: (idx, source)}`` for one family, appending to ``errors``/``notes`` (and the names of hosts
-    nobody knows to ``unknown_out``)."""
+    nobody knows to ``unknown_out``). ``attrs``: the member attributes of the family's pin, lease and peer records.
+
+    In three steps, each its own function: pins; what every other host already holds (its lease, else its peers'
+    records), conflicts resolved; then the lowest free subnets for new hosts."""
+    attr_pin, attr_lease, attr_record = attrs
     taken = {}      # idx -> name
     result = {}
-    label = pool.label
-    six = '6' if pool.version == 6 else ''
     # By name: the plan and every message are the same whatever the inventory order.
     members = sorted(members, key=lambda x: x.name)
+    bad_pin = _place_pins(pool, members, attr_pin, taken, result, errors)
+    held, new, unknown = _held_subnets(pool, [m for m in members if m.name not in result and m.name not in bad_pin],
+                                       attr_lease, attr_record, errors, notes, assume_new)
+    new.extend(_place_held(pool, held, taken, result, errors, notes))
+    if unknown:
+        errors.append(unknown_error([m.name for m in unknown], pool.label, '6' if pool.version == 6 else ''))
+        if unknown_out is not None:
+            unknown_out.extend(m.name for m in unknown)
+    _place_new(pool, new, taken, result, errors)
+    return result
 
-    # 1. pins
-    bad_pin = set()     # reported once, about the pin; not also planned from its lease
+
+def _place_pins(pool, members, attr_pin, taken, result, errors):
+    """Step 1: every pinned host gets its pin. Returns the names whose pin is bad (reported once, about the pin; not
+    also planned from their lease)."""
+    bad_pin = set()
     for m in members:
         pin = getattr(m, attr_pin)
         if _is_empty(pin):
@@ -328,14 +343,14 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
             continue
         taken[idx] = m.name
         result[m.name] = (idx, SOURCE_PIN)
+    return bad_pin
 
-    # 2. what every other host holds: its own lease, else the subnet its peers recorded for it
-    held = []
-    new = []
-    unknown = []
+
+def _held_subnets(pool, members, attr_lease, attr_record, errors, notes, assume_new):
+    """Step 2a: what each host holds: its own lease, else the subnet its peers recorded for it.
+    Returns ``(held [(member, (idx, source))], new [members], unknown [members])``."""
+    held, new, unknown = [], [], []
     for m in members:
-        if m.name in result or m.name in bad_pin:
-            continue
         lease = getattr(m, attr_lease)
         chosen = None
         if not _is_empty(lease):
@@ -344,32 +359,9 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
             except ValueError as e:
                 notes.append('host %s: lease %r %s; ignored' % (m.name, lease, e))
         if chosen is None:
-            records = getattr(m, attr_record) or []
-            if isinstance(records, str):
-                records = [records]
-            valid = {}
-            bad = []
-            texts = set()
-            for r in records:
-                if isinstance(r, str):
-                    if r.strip():
-                        texts.add(r)
-                elif r is not None:
-                    texts.add(repr(r))  # refused below (index_of wants a string), named in the note
-            for text in sorted(texts):
-                try:
-                    valid.setdefault(pool.index_of(text), text)
-                except ValueError as e:
-                    bad.append('%r %s' % (text, e))
-            if bad:
-                notes.append('host %s: recorded %s subnet%s %s; ignored'
-                             % (m.name, label, 's' if len(bad) > 1 else '', ', '.join(bad)))
-            if len(valid) > 1:
-                errors.append('host %s: peers recorded different %s subnets for it (%s); pin it with hostgw_subnet%s'
-                              % (m.name, label, ', '.join(pool.subnet(i) for i in sorted(valid)), six))
+            chosen = _recorded(pool, m, getattr(m, attr_record), errors, notes)
+            if chosen is False:
                 continue
-            if valid:
-                chosen = (next(iter(valid)), SOURCE_RECORD)
         if chosen is None:
             if lease is None and not (assume_new and m.in_run):
                 unknown.append(m)
@@ -377,7 +369,47 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
                 new.append(m)
             continue
         held.append((m, chosen))
+    return held, new, unknown
 
+
+def _recorded(pool, m, records, errors, notes):
+    """The subnet ``m``'s peers recorded for it: ``(idx, SOURCE_RECORD)``, None (no valid record) or False (records
+    that disagree: an error)."""
+    records = records or []
+    if isinstance(records, str):
+        records = [records]
+    valid = {}
+    bad = []
+    texts = set()
+    for r in records:
+        if isinstance(r, str):
+            if r.strip():
+                texts.add(r)
+        elif r is not None:
+            texts.add(repr(r))  # refused below (index_of wants a string), named in the note
+    for text in sorted(texts):
+        try:
+            valid.setdefault(pool.index_of(text), text)
+        except ValueError as e:
+            bad.append('%r %s' % (text, e))
+    if bad:
+        notes.append('host %s: recorded %s subnet%s %s; ignored'
+                     % (m.name, pool.label, 's' if len(bad) > 1 else '', ', '.join(bad)))
+    if len(valid) > 1:
+        errors.append('host %s: peers recorded different %s subnets for it (%s); pin it with hostgw_subnet%s'
+                      % (m.name, pool.label, ', '.join(pool.subnet(i) for i in sorted(valid)),
+                         '6' if pool.version == 6 else ''))
+        return False
+    if valid:
+        return next(iter(valid)), SOURCE_RECORD
+    return None
+
+
+def _place_held(pool, held, taken, result, errors, notes):
+    """Step 2b: each held subnet is kept unless a pin or another holder has it. Returns the hosts that must be
+    renumbered (their subnet is now pinned to another host)."""
+    renumber = []
+    six = '6' if pool.version == 6 else ''
     for m, (idx, source) in held:
         owner = taken.get(idx)
         if owner is not None:
@@ -386,7 +418,7 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
                 if m.in_run:
                     notes.append('host %s: its %s %s is now pinned to %s; %s gets a new subnet'
                                  % (m.name, what, pool.subnet(idx), owner, m.name))
-                    new.append(m)
+                    renumber.append(m)
                 else:
                     errors.append('host %s is pinned to %s, which %s (not in this run) still holds; include %s in the run '
                                   'so it can be renumbered, or pin another subnet' % (owner, pool.subnet(idx), m.name, m.name))
@@ -396,14 +428,12 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
             continue
         taken[idx] = m.name
         result[m.name] = (idx, source)
+    return renumber
 
-    if unknown:
-        errors.append(unknown_error([m.name for m in unknown], label, six))
-        if unknown_out is not None:
-            unknown_out.extend(m.name for m in unknown)
 
-    # 3. new hosts: lowest free subnet in [min, max], by host name (inventory order does not matter)
-    new.sort(key=lambda x: x.name)
+def _place_new(pool, new, taken, result, errors):
+    """Step 3: new hosts get the lowest free subnets in [min, max], by host name (inventory order does not matter)."""
+    new = sorted(new, key=lambda x: x.name)
     cursor = pool.min_idx
     starved = []
     for m in new:
@@ -417,37 +447,95 @@ def _allocate(pool, members, attr_pin, attr_lease, attr_record, errors, notes, a
         cursor += 1
     if starved:
         errors.append('out of subnets in %s %s between %s and %s: no subnet left for host%s %s'
-                      % (label, pool.network, pool.subnet(pool.min_idx), pool.subnet(pool.max_idx),
+                      % (pool.label, pool.network, pool.subnet(pool.min_idx), pool.subnet(pool.max_idx),
                          's' if len(starved) > 1 else '', ', '.join(starved)))
-    return result
 
 
-def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=None,
-              network6=None, subnet_len6=None, subnet_min6=None, subnet_max6=None, assume_new=False):
-    """Plan subnets for ``members`` (list of ``Member``). Raise ``PlanError`` listing every problem.
+class PlanOptions:
+    """What ``plan_mesh`` cuts subnets from: Flannel's ``Network``, ``SubnetLen``, ``SubnetMin``, ``SubnetMax`` and
+    their IPv6 twins (``network6`` empty: IPv4 only), and ``assume_new`` (a host in the run whose lease is unknown,
+    ``None``, is treated as new instead of failing; only for callers that have no lease source at all)."""
+
+    FIELDS = ('network', 'subnet_len', 'subnet_min', 'subnet_max',
+              'network6', 'subnet_len6', 'subnet_min6', 'subnet_max6', 'assume_new')
+
+    def __init__(self, network, subnet_len=None, subnet_min=None, subnet_max=None,
+                 network6=None, subnet_len6=None, subnet_min6=None, subnet_max6=None, assume_new=False):
+        self.network, self.subnet_len, self.subnet_min, self.subnet_max = network, subnet_len, subnet_min, subnet_max
+        self.network6, self.subnet_len6 = network6, subnet_len6
+        self.subnet_min6, self.subnet_max6 = subnet_min6, subnet_max6
+        self.assume_new = assume_new
+
+    @classmethod
+    def of(cls, options, **kw):
+        """From a dict holding (some of) ``FIELDS``, as hostgw_subnet's options do; ``kw`` overrides."""
+        values = dict((k, options.get(k)) for k in cls.FIELDS if options.get(k) is not None)
+        values.update(kw)
+        return cls(**values)
+
+    def pools(self):
+        """``(pool4, pool6 or None)``; raises ``PlanError`` listing every problem of both."""
+        errors = []
+        pool4 = pool6 = None
+        try:
+            pool4 = Pool(self.network, self.subnet_len, self.subnet_min, self.subnet_max, 4, 'network')
+        except PlanError as e:
+            errors.extend(e.errors)
+        if not _is_empty(self.network6):
+            try:
+                pool6 = Pool(self.network6, self.subnet_len6, self.subnet_min6, self.subnet_max6, 6, 'network6')
+            except PlanError as e:
+                errors.extend(e.errors)
+        if errors:
+            raise PlanError(errors)
+        return pool4, pool6
+
+
+def plan_mesh(members, options):
+    """Plan subnets for ``members`` (list of ``Member``) under ``options`` (``PlanOptions``). Raise ``PlanError``
+    listing every problem.
 
     Returns a dict: ``network``, ``subnet_len``, ``network6``, ``subnet_len6``, ``hosts`` (name -> ``subnet``,
     ``node_ip``, ``source``, and ``subnet6``, ``node_ip6``, ``source6`` in dual-stack plans), ``notes``. Everything
     derived from a host's entry (gateways: ``host_view``; routes: ``_mesh.member_routes``; leases:
     ``_lease.lease_of``) is left out, so that the plan of 10,000 hosts stays about 100 bytes a host.
-
-    ``assume_new``: a host in the run whose lease is unknown (``None``) is treated as new instead of
-    failing. Only for callers that have no lease source at all.
     """
+    pool4, pool6 = options.pools()
     errors = []
-    pool4 = pool6 = None
-    try:
-        pool4 = Pool(network, subnet_len, subnet_min, subnet_max, 4, 'network')
-    except PlanError as e:
-        errors.extend(e.errors)
-    if not _is_empty(network6):
-        try:
-            pool6 = Pool(network6, subnet_len6, subnet_min6, subnet_max6, 6, 'network6')
-        except PlanError as e:
-            errors.extend(e.errors)
+    unique, parsed = _node_ips(members, pool4, pool6, errors)
+    notes = []
+    unknown = []
+    alloc4 = _allocate(pool4, unique, ('pin', 'lease', 'record'), errors, notes, options.assume_new, unknown)
+    alloc6 = {}
+    if pool6 is not None:
+        alloc6 = _allocate(pool6, unique, ('pin6', 'lease6', 'record6'), errors, notes, options.assume_new, unknown)
     if errors:
-        raise PlanError(errors)
+        raise PlanError(errors, sorted(set(unknown)))
 
+    hosts = {}
+    for m in sorted(unique, key=lambda x: x.name):
+        ip, ip6 = parsed[m.name]
+        idx, source = alloc4[m.name]
+        entry = {'subnet': pool4.subnet(idx), 'node_ip': ip, 'source': source}
+        if pool6 is not None:
+            idx6, source6 = alloc6[m.name]
+            entry.update({'subnet6': pool6.subnet(idx6), 'node_ip6': ip6, 'source6': source6})
+        hosts[m.name] = entry
+
+    return {
+        'network': str(pool4.network),
+        'subnet_len': pool4.subnet_len,
+        'subnet_min': pool4.subnet(pool4.min_idx),
+        'subnet_max': pool4.subnet(pool4.max_idx),
+        'network6': str(pool6.network) if pool6 is not None else None,
+        'subnet_len6': pool6.subnet_len if pool6 is not None else None,
+        'hosts': hosts,
+        'notes': notes,
+    }
+
+
+def _node_ips(members, pool4, pool6, errors):
+    """Each member once, with its node IP(s) checked: ``(unique members, {name: (ip, ip6)})``."""
     unique = []
     node_ips = {}
     node_ips6 = {}
@@ -476,34 +564,7 @@ def plan_mesh(members, network, subnet_len=None, subnet_min=None, subnet_max=Non
                 errors.append('hosts %s and %s have the same IPv6 node IP %s' % (node_ips6[ip6], m.name, ip6))
             node_ips6.setdefault(ip6, m.name)
         parsed[m.name] = (ip, ip6)
-
-    notes = []
-    unknown = []
-    alloc4 = _allocate(pool4, unique, 'pin', 'lease', 'record', errors, notes, assume_new, unknown)
-    alloc6 = _allocate(pool6, unique, 'pin6', 'lease6', 'record6', errors, notes, assume_new, unknown) if pool6 is not None else {}
-    if errors:
-        raise PlanError(errors, sorted(set(unknown)))
-
-    hosts = {}
-    for m in sorted(unique, key=lambda x: x.name):
-        ip, ip6 = parsed[m.name]
-        idx, source = alloc4[m.name]
-        entry = {'subnet': pool4.subnet(idx), 'node_ip': ip, 'source': source}
-        if pool6 is not None:
-            idx6, source6 = alloc6[m.name]
-            entry.update({'subnet6': pool6.subnet(idx6), 'node_ip6': ip6, 'source6': source6})
-        hosts[m.name] = entry
-
-    return {
-        'network': str(pool4.network),
-        'subnet_len': pool4.subnet_len,
-        'subnet_min': pool4.subnet(pool4.min_idx),
-        'subnet_max': pool4.subnet(pool4.max_idx),
-        'network6': str(pool6.network) if pool6 is not None else None,
-        'subnet_len6': pool6.subnet_len if pool6 is not None else None,
-        'hosts': hosts,
-        'notes': notes,
-    }
+    return unique, parsed
 
 
 def host_view(plan, name):

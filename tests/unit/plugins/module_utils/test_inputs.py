@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import collect_members
-from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, Pool, plan_mesh, summarize
+from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, PlanOptions, Pool, plan_mesh, summarize
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -211,7 +211,7 @@ def test_summarize_new_moved_and_not_in_run():
         Member('newpin', node_ip='192.168.0.6', lease='', pin='10.244.60.0/24'),
         Member('awaypin', node_ip='192.168.0.7', lease=None, pin='10.244.70.0/24', in_run=False),
     ]
-    plan = summarize(plan_mesh(members, NET), members)
+    plan = summarize(plan_mesh(members, PlanOptions(NET)), members)
     assert plan['new_or_moved'] == ['fresh', 'newpin', 'pinned']
     assert plan['not_in_run'] == ['away', 'awaypin']
 
@@ -219,14 +219,14 @@ def test_summarize_new_moved_and_not_in_run():
 def test_summarize_compares_subnets_not_spelling():
     members = [Member('a', node_ip='192.168.0.1', node_ip6='2001:db8::1', lease='10.244.1.0/24',
                       lease6='fd00:10:244:0001::/64')]
-    plan = plan_mesh(members, NET, network6='fd00:10:244::/56')
+    plan = plan_mesh(members, PlanOptions(NET, network6='fd00:10:244::/56'))
     assert plan['hosts']['a']['subnet6'] == 'fd00:10:244:1::/64'
     assert summarize(plan, members)['new_or_moved'] == []
 
 
 def test_summarize_ipv6_only_change_counts():
     members = [Member('a', node_ip='192.168.0.1', node_ip6='2001:db8::1', lease='10.244.1.0/24', lease6='')]
-    plan = summarize(plan_mesh(members, NET, network6='fd00:10:244::/56'), members)
+    plan = summarize(plan_mesh(members, PlanOptions(NET, network6='fd00:10:244::/56')), members)
     assert plan['new_or_moved'] == ['a']
 
 
@@ -254,7 +254,7 @@ def _reference_members(hostvars, play_hosts):
 
 def _outcome(members):
     try:
-        return plan_mesh(members, NET)
+        return plan_mesh(members, PlanOptions(NET))
     except PlanError as e:
         return sorted(e.errors)
 

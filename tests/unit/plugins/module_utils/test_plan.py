@@ -14,13 +14,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import member_routes
-from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, host_view, summarize
-from ansible_collections.hostgw.network.plugins.module_utils._plan import plan_mesh as compact_plan_mesh
+from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, PlanOptions, host_view, summarize
+from ansible_collections.hostgw.network.plugins.module_utils._plan import plan_mesh as plan_compact
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
 NET = '10.244.0.0/16'
 NET6 = 'fd00:10:244::/56'
+
+
+def compact_plan_mesh(members, *args, **kw):
+    """``plan_mesh`` with the options as arguments (``PlanOptions``' fields)."""
+    return plan_compact(members, PlanOptions(*args, **kw))
 
 
 def plan_mesh(members, *args, **kw):
