@@ -13,7 +13,9 @@ another tool's file, or a mount point, stays.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import json
 import os
 import stat
@@ -92,16 +94,37 @@ def manifest_text(files, dirs):
     return json.dumps(doc, indent=2, sort_keys=True) + '\n'
 
 
+@contextlib.contextmanager
+def _locked(directory):
+    """An exclusive ``flock`` on ``directory`` (which exists) for the ``with`` block. The manifest is replaced by a
+    rename, so the lock is on the directory that holds it, not on the file, and it leaves nothing behind."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
 def record(module, manifest, files, dirs, forget=()):
-    """Add ``files``/``dirs`` to the manifest (and drop ``forget``); write it only when it changes."""
-    have = read_manifest(manifest)
-    new_files = (set(have['files']) | set(files)) - set(forget)
-    new_dirs = set(have['dirs']) | set(dirs)
-    text = manifest_text(new_files, new_dirs)
-    old, _mode, _owner = current(manifest)
-    if old == text.encode():
-        return False
-    write(module, manifest, text.encode(), 0o600, [])
+    """Add ``files``/``dirs`` to the manifest (and drop ``forget``); write it only when it changes.
+
+    Read, merge and write happen under a lock: two runs at once on one node (two playbooks, or two tasks) each add
+    what they wrote, and neither loses the other's entries. The directories a run created are recorded by that run
+    alone (the other finds them already there), so a lost update would leave them behind at teardown.
+    """
+    parent = os.path.dirname(manifest)
+    created = []
+    ensure_dir(parent, created)
+    with _locked(parent):
+        have = read_manifest(manifest)
+        new_files = (set(have['files']) | set(files)) - set(forget)
+        new_dirs = set(have['dirs']) | set(dirs) | set(created)
+        text = manifest_text(new_files, new_dirs)
+        old, _mode, _owner = current(manifest)
+        if old == text.encode():
+            return False
+        write(module, manifest, text.encode(), 0o600, [])
     return True
 
 

@@ -51,3 +51,28 @@ def test_files_refuse_relative_paths_and_directories(tmp_path):
     # absent with a directory among the files: the directory is never removed
     _files.sync(FakeModule(), [dict(path=str(d))], None, present=False)
     assert d.is_dir()
+
+
+def _record_many(manifest, worker, count):
+    for k in range(count):
+        _files.record(FakeModule(), manifest, ['/w%d/file%d' % (worker, k)], ['/w%d/dir%d' % (worker, k)])
+
+
+def test_manifest_records_of_concurrent_runs_are_never_lost(tmp_path):
+    """Two runs at once on one node (two playbooks, as tests/reliability runs them) each record what they wrote and
+    the directories they created; the second run finds those directories already there and does not record them,
+    so an update lost between read and write would leave them behind at teardown. Four processes record 40 entries
+    each at the same time: every entry is in the manifest."""
+    import multiprocessing  # pylint: disable=import-outside-toplevel
+    manifest = str(tmp_path / 'hostgw' / 'manifest.json')
+    ctx = multiprocessing.get_context('fork')
+    procs = [ctx.Process(target=_record_many, args=(manifest, w, 40)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    recorded = _files.read_manifest(manifest)
+    assert len(recorded['files']) == 160, 160 - len(recorded['files'])
+    assert set('/w%d/dir%d' % (w, k) for w in range(4) for k in range(40)) <= set(recorded['dirs'])
+    assert str(tmp_path / 'hostgw') in recorded['dirs']          # created by the first record, and recorded
