@@ -117,10 +117,15 @@ def replay_routes(spec, kernel, report):
     """``_node.routes`` with the RESTORE policy: add missing routes, replace owned ones with another next hop;
     foreign routes are reported, never touched; nothing is deleted."""
     dev = spec['uplink']
+    vxlan = spec.get('vxlan') or None
     p = dict(routes=list(spec.get('routes') or []), uplink=dev, node_ip=None, bridge=None,
              proto=int(spec['proto']), metric=None, purge=False, state='present',
              nexthop_objects='auto' if spec.get('nexthop_objects') else 'false')
-    if not p['routes']:
+    if vxlan:
+        # Peers on other segments: the device, FDB and neighbor entries and routes the run made, from the saved split.
+        p.update(cross_subnet='vxlan', vxlan_state=vxlan,
+                 vxlan=dict(name=vxlan.get('name'), vni=vxlan.get('vni'), port=vxlan.get('port')))
+    if not p['routes'] and not vxlan:
         return
     try:
         res = _node.routes(p, kernel, check_mode=report.check, policy=_node.RESTORE)
@@ -140,6 +145,7 @@ def replay_routes(spec, kernel, report):
     report.changes.extend('nexthop add %s' % line for line in res['nexthops_added'])
     report.changes.extend('route replace %s' % line for line in res['replaced'])
     report.changes.extend('route add %s' % line for line in res['added'])
+    report.changes.extend('vxlan %s' % line for line in (res.get('vxlan') or {}).get('changes', []))
     for f in res['failures']:
         nexthop = f['change'].split(' ', 1)[-1].startswith('id ')
         report.fail('%s %s: %s' % ('nexthop' if nexthop else 'route', f['change'], f['error']))

@@ -29,6 +29,7 @@ import sys
 import traceback
 
 from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr, KNexthop, KRoute
+from ansible_collections.hostgw.network.plugins.module_utils._vxlan import NUD_PERMANENT, KFdb, KNeigh
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
@@ -94,6 +95,22 @@ _IFLA_MASTER = 10
 _IFLA_LINKINFO = 18
 _IFLA_INFO_KIND = 1
 _IFLA_IFALIAS = 20
+_IFLA_ADDRESS = 1
+_IFLA_INFO_DATA = 2
+_IFLA_VXLAN_ID = 1
+_IFLA_VXLAN_LINK = 3
+_IFLA_VXLAN_LOCAL = 4
+_IFLA_VXLAN_LEARNING = 7
+_IFLA_VXLAN_PORT = 15
+_IFLA_VXLAN_LOCAL6 = 17
+_RTM_NEWNEIGH = 28
+_RTM_DELNEIGH = 29
+_RTM_GETNEIGH = 30
+_NDA_DST = 1
+_NDA_LLADDR = 2
+_NTF_SELF = 0x02
+_AF_BRIDGE = 7
+_RTNH_F_ONLINK = 4
 _IFA_ADDRESS = 1
 _IFA_LOCAL = 2
 _IFA_FLAGS = 8
@@ -130,6 +147,7 @@ _ERR = struct.Struct('=i')
 _ATTR = struct.Struct('=HH')
 _ATTR_U32 = struct.Struct('=HHL')
 _U32 = struct.Struct('=L')
+_NDMSG = struct.Struct('=BxxxiHBB')           # family, (pad), ifindex, state, flags, type
 
 
 class _Layouts(object):
@@ -353,12 +371,14 @@ class Kernel:
         _family, _ltype, index, flags, _change = _IFINFOMSG.unpack_from(data, off + 16)
         attrs = self._attrs(data, off + 16 + _IFINFOMSG.size, end)
         kind = None
+        info = {}
         if _IFLA_LINKINFO in attrs:
-            info = attrs[_IFLA_LINKINFO]
-            kind = self._str(self._attrs(info, 0, len(info)).get(_IFLA_INFO_KIND))
+            linkinfo = attrs[_IFLA_LINKINFO]
+            info = self._attrs(linkinfo, 0, len(linkinfo))
+            kind = self._str(info.get(_IFLA_INFO_KIND))
         mtu = attrs.get(_IFLA_MTU)
         master = attrs.get(_IFLA_MASTER)
-        return {
+        link = {
             'index': index,
             'name': self._str(attrs.get(_IFLA_IFNAME)),
             'kind': kind,
@@ -366,6 +386,27 @@ class Kernel:
             'up': bool(flags & IFF_UP),
             'alias': self._str(attrs.get(_IFLA_IFALIAS)) or None,
             'master': _U32.unpack_from(master)[0] if master is not None else None,
+        }
+        if kind == 'vxlan':
+            # Only VXLAN links carry these keys: what hostgw compares its own device by (and names a foreign one by).
+            link['mac'] = ':'.join('%02x' % b for b in bytes(attrs.get(_IFLA_ADDRESS) or b''))
+            link['vxlan'] = self._decode_vxlan(info.get(_IFLA_INFO_DATA))
+        return link
+
+    def _decode_vxlan(self, data):
+        attrs = self._attrs(data, 0, len(data)) if data is not None else {}
+        local = attrs.get(_IFLA_VXLAN_LOCAL)
+        local6 = attrs.get(_IFLA_VXLAN_LOCAL6)
+        u32 = dict((k, _U32.unpack_from(attrs[k])[0]) for k in (_IFLA_VXLAN_ID, _IFLA_VXLAN_LINK) if k in attrs)
+        port = attrs.get(_IFLA_VXLAN_PORT)
+        learning = attrs.get(_IFLA_VXLAN_LEARNING)
+        return {
+            'id': u32.get(_IFLA_VXLAN_ID),
+            'link': u32.get(_IFLA_VXLAN_LINK),
+            'local': socket.inet_ntop(socket.AF_INET, bytes(local)) if local is not None else (
+                socket.inet_ntop(socket.AF_INET6, bytes(local6)) if local6 is not None else None),
+            'port': struct.unpack('!H', bytes(port))[0] if port is not None else None,
+            'learning': bool(bytes(learning)[0]) if learning is not None else None,
         }
 
     def _decode_addr(self, data, off, end):
@@ -506,6 +547,11 @@ class Kernel:
             nhid = getattr(r, 'nhid', None)
         else:
             scope, rtype = _RT_SCOPE_UNIVERSE, _RTN_UNICAST
+        rflags = 0
+        if action != 'delete' and getattr(r, 'oif', None):
+            # A route through the VXLAN device: its own link, and onlink (the peer's VTEP address is no address of
+            # any network on the device).
+            oif, rflags = r.oif, (_RTNH_F_ONLINK if r.onlink else 0)
         dst, plen = r.dest.split('/')
         addr = socket.inet_pton(family, dst)
         attrs = [_ATTR.pack(4 + len(addr), _RTA_DST), addr]
@@ -521,7 +567,7 @@ class Kernel:
         attrs.append(_ATTR_U32.pack(8, _RTA_TABLE, MAIN_TABLE))
         body = b''.join(attrs)
         return _HDR_RTMSG.pack(_HDR_RTMSG.size + len(body), mtype, flags, seq, 0,
-                               family, int(plen), 0, 0, MAIN_TABLE, proto, scope, rtype, 0) + body
+                               family, int(plen), 0, 0, MAIN_TABLE, proto, scope, rtype, rflags) + body
 
     @staticmethod
     def _encode_nexthop(action, n, seq):
@@ -660,6 +706,112 @@ class Kernel:
                 if mtype == _NLMSG_ERROR and seq in pending and length >= 20:
                     outcome[seq] = -unpack_err(buf, off + 16)[0]
                 off = (off + length + 3) & ~3
+
+    # ---- FDB and neighbor entries (the VXLAN device's) -----------------------------------------
+    @staticmethod
+    def _mac_bytes(mac):
+        return bytes(int(x, 16) for x in mac.split(':'))
+
+    def fdb(self):
+        """Every FDB entry of every link as ``_vxlan.KFdb`` (``dst``: the remote IP of a VXLAN entry, else None)."""
+        def decode(data, off, end):
+            family, index, state, _flags, _type = _NDMSG.unpack_from(data, off + 16)
+            if family != _AF_BRIDGE:
+                return None
+            attrs = self._attrs(data, off + 16 + _NDMSG.size, end)
+            mac = attrs.get(_NDA_LLADDR)
+            dst = attrs.get(_NDA_DST)
+            if mac is None or len(mac) != 6:
+                return None
+            dst_text = None
+            if dst is not None and len(dst) in (4, 16):
+                dst_text = socket.inet_ntop(socket.AF_INET if len(dst) == 4 else socket.AF_INET6, bytes(dst))
+            return KFdb(index, ':'.join('%02x' % b for b in bytes(mac)), dst_text, state)
+        return self._dump(_RTM_GETNEIGH, _NDMSG.pack(_AF_BRIDGE, 0, 0, 0, 0), _RTM_NEWNEIGH, decode)
+
+    def neighbors(self, families=(4, 6)):
+        """Every IPv4/IPv6 neighbor entry with a link-layer address as ``_vxlan.KNeigh``."""
+        def decode(data, off, end):
+            family, index, state, _flags, _type = _NDMSG.unpack_from(data, off + 16)
+            if family not in _VERSION:
+                return None
+            attrs = self._attrs(data, off + 16 + _NDMSG.size, end)
+            mac = attrs.get(_NDA_LLADDR)
+            dst = attrs.get(_NDA_DST)
+            if dst is None or mac is None or len(mac) != 6:
+                return None
+            return KNeigh(index, _VERSION[family], socket.inet_ntop(family, bytes(dst)),
+                          ':'.join('%02x' % b for b in bytes(mac)), state)
+        out = []
+        for version in families:
+            out.extend(self._dump(_RTM_GETNEIGH, _NDMSG.pack(_FAMILY[version], 0, 0, 0, 0), _RTM_NEWNEIGH, decode))
+        return out
+
+    @classmethod
+    def _encode_neigh(cls, action, e, seq):
+        """``bridge fdb replace|del <mac> dev X dst <ip> self permanent`` (a ``KFdb``) or ``ip neigh replace|del
+        <ip> lladdr <mac> dev X nud permanent`` (a ``KNeigh``), as one request."""
+        if isinstance(e, KFdb):
+            family, flags, dst = _AF_BRIDGE, _NTF_SELF, e.dst
+        else:
+            family, flags, dst = _FAMILY[e.family], 0, e.dst
+        ip = socket.inet_pton(socket.AF_INET6 if ':' in dst else socket.AF_INET, dst)
+        mac = cls._mac_bytes(e.mac)
+        body = b''.join((_ATTR.pack(4 + len(ip), _NDA_DST), ip, _ATTR.pack(10, _NDA_LLADDR), mac, b'\0\0'))
+        if action == 'delete':
+            mtype, nlflags = _RTM_DELNEIGH, _NLM_F_REQUEST | _NLM_F_ACK
+        else:
+            mtype, nlflags = _RTM_NEWNEIGH, _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_REPLACE
+        return _HDR.pack(16 + _NDMSG.size + len(body), mtype, nlflags, seq, 0) + \
+            _NDMSG.pack(family, e.index, NUD_PERMANENT, flags, 0) + body
+
+    def neigh_apply(self, ops):
+        """Put (create or replace) or delete FDB and neighbor entries: ``('put'|'delete', KFdb|KNeigh)``; a
+        ``BatchResult``. One request each, acknowledged one by one (as ``routes_apply``)."""
+        return self._apply(ops, lambda op, seq: self._encode_neigh(op[0], op[1], seq))
+
+    def vxlan_create(self, spec, alias):
+        """Create the VXLAN device of ``_vxlan.device_spec`` (up, ``nolearning``, with its MAC, MTU and ``alias``) in
+        one request (never replacing a link of the name); returns its index."""
+        local = socket.inet_pton(socket.AF_INET6 if ':' in spec['local'] else socket.AF_INET, spec['local'])
+        data = b''.join((
+            _ATTR_U32.pack(8, _IFLA_VXLAN_ID, spec['vni']),
+            _ATTR_U32.pack(8, _IFLA_VXLAN_LINK, spec['link']),
+            _ATTR.pack(4 + len(local), _IFLA_VXLAN_LOCAL6 if len(local) == 16 else _IFLA_VXLAN_LOCAL), local,
+            _ATTR.pack(5, _IFLA_VXLAN_LEARNING), b'\0\0\0\0',
+            _ATTR.pack(6, _IFLA_VXLAN_PORT), struct.pack('!H', spec['port']), b'\0\0'))
+        kind = b'vxlan\0\0\0'
+        info = _ATTR.pack(4 + 6, _IFLA_INFO_KIND) + kind + _ATTR.pack(4 + len(data), _IFLA_INFO_DATA) + data
+        name = spec['name'].encode() + b'\0'
+        alias_b = alias.encode() + b'\0'
+        mac = self._mac_bytes(spec['mac'])
+
+        def attr(atype, payload):
+            return _ATTR.pack(4 + len(payload), atype) + payload + b'\0' * (-len(payload) % 4)
+        body = b''.join((attr(_IFLA_IFNAME, name), attr(_IFLA_ADDRESS, mac), attr(_IFLA_LINKINFO, info)))
+        if spec.get('mtu'):
+            body += _ATTR_U32.pack(8, _IFLA_MTU, spec['mtu'])
+        flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
+
+        def encode(_op, seq):
+            return _HDR.pack(16 + _IFINFOMSG.size + len(body), _RTM_NEWLINK, flags, seq, 0) + \
+                _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP) + body
+        self._one(encode)
+        index = next(x['index'] for x in self.links() if x['name'] == spec['name'])
+        # The kernel takes an ifalias only when a link is changed, not when it is made: set it at once.
+        alias_attr = attr(_IFLA_IFALIAS, alias_b)
+        self._one(lambda _op, seq: _HDR.pack(16 + _IFINFOMSG.size + len(alias_attr), _RTM_NEWLINK,
+                                             _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) +
+                  _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + alias_attr)
+        return index
+
+    def _one(self, encode):
+        """Send one request and raise the kernel's refusal, if any."""
+        res = self._apply([None], encode)
+        if res.failed:
+            raise res.failed[0][1]
+        if res.error is not None:
+            raise res.error
 
     # ---- link and address writes -------------------------------------------------------------
     def bridge_create(self, name):

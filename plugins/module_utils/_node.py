@@ -35,8 +35,10 @@ from ansible_collections.hostgw.network.plugins.module_utils._bridge import (
     plan_bridge,
     validate_name,
 )
+from ansible_collections.hostgw.network.plugins.module_utils import _node_vxlan
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import MTU_MAX, MTU_MIN, find_uplink, member_routes
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
+    DEFAULT_METRIC,
     RouteChanges,
     RouteError,
     after_lines,
@@ -47,6 +49,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     parse_wanted,
     plan_routes,
     route_line,
+    wanted_line,
 )
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -282,6 +285,85 @@ def _carry(before, result):
 def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     """What hostgw_route does (``policy`` CONVERGE) and the boot program (RESTORE); ``p``: hostgw_route's parameters.
 
+    With ``cross_subnet: vxlan`` the peers that are not adjacent go through hostgw's VXLAN device (``_node_vxlan``):
+    the device and its FDB and neighbor entries are made before the routes that need them, and what no peer needs any
+    more is removed after the routes. Otherwise (and for the routes themselves) see ``plain_routes``."""
+    mode, opts = _node_vxlan.mode_of(p)
+    if p['state'] == 'absent':
+        result = plain_routes(p, kernel, check_mode, diff, policy)
+        return _remove_devices(kernel, result, check_mode, policy)
+    if mode == 'fail' and not p.get('vxlan_state'):
+        return plain_routes(p, kernel, check_mode, diff, policy)
+    links, addrs = kernel.links(), kernel.addrs()
+    dev_index, _dev_name = find_dev(links, addrs, p['uplink'], p['node_ip'])
+    conflicts = [] if policy.keep_going else None
+    vx = _node_vxlan.plan(p, kernel, links, addrs, dev_index, policy, conflicts)
+    failures = []
+    ok = True
+    if not check_mode and (vx.actions or vx.fdb_put or vx.neigh_put):
+        try:
+            ok = _node_vxlan.apply_before(vx, kernel, failures, policy)
+        except OSError as e:
+            act = getattr(e, 'hostgw_action', None)
+            raise NodeError('vxlan %s: failed at "%s": %s; re-run to converge'
+                            % (vx.name, _line(act) if act else 'entries', e), changed=bool(getattr(e, 'hostgw_done', 1)))
+    index = vx.applied_index if vx.applied_index is not None else vx.index
+    metric = p.get('metric')
+    encap = vx.encapsulated_routes(lambda f: DEFAULT_METRIC[f] if metric is None else _metric_of(metric, f), index) \
+        if ok else []
+    q = dict(p, routes=vx.direct, members=None, encapsulated=encap, link_names={index: vx.name})
+    result = plain_routes(q, kernel, check_mode, diff, policy)
+    if not check_mode:
+        if vx.applied_index is not None:
+            vx.link = dict(index=vx.applied_index, name=vx.name)
+        if vx.link is not None:
+            try:
+                _node_vxlan.apply_after(vx, kernel, failures, policy)
+            except OSError as e:
+                result['changed'] = True
+                raise NodeError('vxlan %s: failed to remove what no peer needs: %s; re-run to converge' % (vx.name, e),
+                                **result)
+    if conflicts:
+        result.setdefault('conflicts', []).extend(conflicts)
+    if failures:
+        result.setdefault('failures', []).extend(failures)
+    result['vxlan'] = dict(device=vx.name if vx.peers else None, changes=vx.lines(),
+                           direct=sorted(set(r['host'] for r in vx.direct if r.get('host'))),
+                           encapsulated=[peer.host for peer in vx.peers])
+    result['changed'] = bool(result['changed'] or vx.changed)
+    state = _node_vxlan.boot_state(vx, opts)
+    if state is not None and 'boot_state' in result:
+        result['boot_state']['vxlan'] = state
+        result['boot_state']['cross_subnet'] = 'vxlan'
+    if diff and 'diff' in result and (vx.before_lines or vx.after_lines):
+        result['diff']['before'] += ''.join('vxlan %s\n' % x for x in sorted(vx.before_lines))
+        result['diff']['after'] += ''.join('vxlan %s\n' % x for x in sorted(vx.after_lines))
+    return result
+
+
+def _metric_of(metric, family):
+    from ansible_collections.hostgw.network.plugins.module_utils._routes import _metric  # pylint: disable=import-outside-toplevel
+    return _metric(metric, family)
+
+
+def _remove_devices(kernel, result, check_mode, policy):
+    """Teardown: hostgw's VXLAN devices go with the routes (their FDB and neighbor entries with them)."""
+    if not policy.delete:
+        return result
+    gone = []
+    for link in _node_vxlan.owned_devices(kernel.links()):
+        if not check_mode:
+            kernel.link_del(link['index'])
+        gone.append(link['name'])
+    if gone:
+        result['vxlan'] = dict(device=None, changes=['delete %s' % n for n in gone], direct=[], encapsulated=[])
+        result['changed'] = True
+    return result
+
+
+def plain_routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
+    """What hostgw_route does (``policy`` CONVERGE) and the boot program (RESTORE); ``p``: hostgw_route's parameters.
+
     Raises ``RouteError`` (bad input, unsafe change). Under CONVERGE a refusal by the kernel raises ``NodeError``
     (the partial result says what was done); under RESTORE every refusal is in ``failures``, every foreign route on
     a wanted destination in ``conflicts`` and every off-link next hop in ``errors``, and the rest is still made.
@@ -333,7 +415,7 @@ class _RoutePlan:
         return bool(self.changes.changed or self.nh_add or self.nh_delete)
 
     def line_w(self, w):
-        return route_line(w.family, w.dest, w.via, self.dev_name, self.proto, w.metric, self.nh.get(w.via))
+        return wanted_line(w, self.dev_name, self.proto, self.read.names, self.nh.get(w.via))
 
     def line_k(self, r):
         return route_line(r.family, r.dest, r.via, self.read.names.get(r.oif, r.oif), self.proto, r.metric, r.nhid)
@@ -391,8 +473,11 @@ def _plan_present(p, read, check_mode, policy, result):
         errors, conflicts = result.setdefault('errors', []), result.setdefault('conflicts', [])
     keep, skipped = check_next_hops(wanted, read.addrs, dev_index, dev_name, errors)
     result['own_subnets'] = [w.dest for w in skipped]
+    read.names.update(p.get('link_names') or {})
+    encapsulated = p.get('encapsulated') or []
     result['boot_state'] = dict(uplink=dev_name, proto=proto, nexthop_objects=use_nh, routes=[
         dict(dest=w.dest, via=w.via, metric=w.metric, host=w.host) for w in keep])
+    keep = keep + encapsulated
     seen = read.existing
     if check_mode and p.get('bridge'):
         # The bridge's connected routes go away when cni_bridge re-addresses it, which check mode did not do.

@@ -44,8 +44,10 @@ def is_link_local(address):
     return ip.is_link_local
 
 
-# A wanted route after validation.
-WRoute = namedtuple('WRoute', 'family dest via metric host')
+# A wanted route after validation. ``oif``/``onlink``: set for a route through the VXLAN device (its own link, and
+# the peer's VTEP address taken as on-link); None/False for a route via the uplink (the plan's device).
+WRoute = namedtuple('WRoute', 'family dest via metric host oif onlink')
+WRoute.__new__.__defaults__ = (None, False)
 
 
 class RouteError(Exception):
@@ -75,6 +77,13 @@ def route_line(family, dest, via, dev, proto, metric, nhid=None):
     if metric is not None and metric != DEFAULT_METRIC[family]:
         line += ' metric %d' % metric
     return line
+
+
+def wanted_line(w, dev_name, proto, names=None, nhid=None):
+    """``route_line`` of a wanted route: via the uplink ``dev_name``, or (``w.oif``) via its own link, onlink."""
+    if w.oif:
+        return route_line(w.family, w.dest, w.via, (names or {}).get(w.oif, w.oif), proto, w.metric) + ' onlink'
+    return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nhid)
 
 
 def _label(entry, index):
@@ -275,8 +284,8 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
             if r is None:
                 changes.add.append(w)
                 continue
-            if r.proto == proto and r.via == w.via and r.oif == dev_index and r.metric == w.metric and r.rtype == 1 \
-                    and r.nhid == (nh_ids.get(w.via) if nh_ids is not None else None):
+            if r.proto == proto and r.via == w.via and r.oif == (w.oif or dev_index) and r.metric == w.metric \
+                    and r.rtype == 1 and r.nhid == (nh_ids.get(w.via) if nh_ids is not None else None):
                 changes.unchanged += 1
                 continue
             routes = (r,)
@@ -288,7 +297,8 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
             continue
         owned = [r for r in routes if r.proto == proto]
         want_nh = nh_ids.get(w.via) if nh_ids is not None else None
-        exact = [r for r in owned if (r.via, r.oif, r.metric, r.rtype, r.nhid) == (w.via, dev_index, w.metric, 1, want_nh)]
+        exact = [r for r in owned
+                 if (r.via, r.oif, r.metric, r.rtype, r.nhid) == (w.via, w.oif or dev_index, w.metric, 1, want_nh)]
         if exact:
             changes.unchanged += 1
             changes.delete.extend(r for r in owned if r is not exact[0])
@@ -336,9 +346,8 @@ def after_lines(existing, changes, dev_name, proto, names, nh_ids=None):
     nh = nh_ids or {}
     lines = [route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric, r.nhid)
              for r in existing if r.proto == proto and id(r) not in gone]
-    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nh.get(w.via)) for w in changes.add)
-    lines.extend(route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nh.get(w.via))
-                 for _old, w in changes.replace)
+    lines.extend(wanted_line(w, dev_name, proto, names, nh.get(w.via)) for w in changes.add)
+    lines.extend(wanted_line(w, dev_name, proto, names, nh.get(w.via)) for _old, w in changes.replace)
     return sorted(lines)
 
 
@@ -358,7 +367,7 @@ def plan_nexthops(keep, nexthops, dev_index, proto):
     ids, add = {}, []
     next_id = proto * NH_ID_STEP
     for w in keep:
-        if w.via in ids:
+        if w.via in ids or w.oif:     # routes through the VXLAN device are plain onlink routes
             continue
         if w.via in owned:
             ids[w.via] = owned[w.via]

@@ -101,6 +101,46 @@ options:
       - One of V(auto), V(true) or V(false) (a boolean or its text).
     type: raw
     default: auto
+  cross_subnet:
+    description:
+      - What to do with a peer that is not on this node's L2 segment (its node IP is not on-link on O(uplink)).
+      - V(fail) refuses it, naming the peer (host-gw needs one L2 segment).
+      - V(vxlan) reaches it through hostgw's VXLAN device (Flannel's vxlan backend with C(DirectRouting), with no
+        daemon). A pair of nodes is direct when each node's IP is on-link from the other (the member's C(node_prefix)
+        gives a peer's node network; without it this node's test decides), else both directions are encapsulated.
+        Per encapsulated peer the module keeps one permanent FDB entry (peer MAC to peer node IP), one permanent
+        neighbor entry per family (peer VTEP address, its subnet's network address, to peer MAC) and the route
+        C(<peer subnet> via <peer VTEP address> dev <device> onlink), made in that order and removed in reverse.
+        Every peer derives a node's device MAC from its node IP (C(0e:68) and the IPv4 address's four bytes), so
+        nothing needs publishing. The device exists only while the node has encapsulated peers; every FDB and neighbor
+        entry on it is hostgw's, nothing on another link is touched. Needs O(members).
+    type: str
+    choices: [fail, vxlan]
+    default: fail
+  vxlan:
+    description:
+      - The VXLAN device of O(cross_subnet=vxlan). Flannel's wire format by default, so firewall rules and packet
+        captures read the same.
+      - >-
+        The device is C(nolearning), C(local <node IP>), C(dev <uplink>), its MTU the uplink's less 50 (70 with an
+        IPv6 underlay), its address the node's VTEP address (C(/32), C(/128)) per family, its ifalias
+        C(hostgw: managed vxlan). A link of the name that is not hostgw's, or another VXLAN device with the same VNI
+        and port (such as Flannel's C(flannel.1)), is an error naming it; nothing is changed.
+    type: dict
+    default: {}
+    suboptions:
+      name:
+        description: The device's name.
+        type: str
+        default: hostgw.1
+      vni:
+        description: The VXLAN network identifier (1-16777215).
+        type: int
+        default: 1
+      port:
+        description: The UDP port of the VXLAN packets (8472, the Linux kernel's historical port, as Flannel uses).
+        type: int
+        default: 8472
   purge:
     description:
       - Delete owned routes (O(proto)) that are not wanted (not in O(members) or O(routes)), for example the routes of a
@@ -150,7 +190,19 @@ EXAMPLES = r'''
       - {dest: 10.244.2.0/24, via: 10.168.0.2, host: node2}
   become: true
 
-- name: Remove every route this collection installed
+# node4 is on another segment (10.168.1.0/24, behind a router): it is reached through the VXLAN device hostgw.1,
+# the others by plain routes. node_prefix (the planner's, with hostgw_cross_subnet vxlan) makes the decision symmetric.
+- name: Direct where adjacent, VXLAN where not
+  hostgw.network.hostgw_route:
+    uplink: eth0
+    cross_subnet: vxlan
+    members:
+      node1: {subnet: 10.244.1.0/24, node_ip: 10.168.0.1, node_prefix: 24}
+      node2: {subnet: 10.244.2.0/24, node_ip: 10.168.0.2, node_prefix: 24}
+      node4: {subnet: 10.244.4.0/24, node_ip: 10.168.1.4, node_prefix: 24}
+  become: true
+
+- name: Remove every route this collection installed (and its VXLAN device)
   hostgw.network.hostgw_route:
     state: absent
   become: true
@@ -217,6 +269,32 @@ proto:
   returned: always
   type: int
   sample: 244
+vxlan:
+  description:
+    - With O(cross_subnet=vxlan), which peers are reached directly and which through the VXLAN device, and what
+      changed on the device (or would, in check mode). With O(state=absent), the devices removed.
+  returned: when O(cross_subnet=vxlan), or when O(state=absent) removed a device
+  type: dict
+  contains:
+    device:
+      description: The VXLAN device, null when the node has no encapsulated peer.
+      type: str
+      sample: hostgw.1
+    direct:
+      description: Peers reached by plain routes via the uplink.
+      type: list
+      elements: str
+      sample: [node2]
+    encapsulated:
+      description: Peers reached through the VXLAN device.
+      type: list
+      elements: str
+      sample: [node3]
+    changes:
+      description: Changes of the device and its FDB and neighbor entries.
+      type: list
+      elements: str
+      sample: ['fdb 0e:68:0a:a8:01:03 dev hostgw.1 dst 10.168.1.3 self permanent']
 failures:
   description:
     - Every change the kernel refused (or did not acknowledge), with its errno. Changes are sent in chunks and a
@@ -253,6 +331,12 @@ def main():
             proto=dict(type='int', default=_routes.DEFAULT_PROTO),
             metric=dict(type='int'),
             purge=dict(type='bool', default=True),
+            cross_subnet=dict(type='str', choices=['fail', 'vxlan'], default='fail'),
+            vxlan=dict(type='dict', default={}, options=dict(
+                name=dict(type='str', default='hostgw.1'),
+                vni=dict(type='int', default=1),
+                port=dict(type='int', default=8472),
+            )),
             nexthop_objects=dict(type='raw', default='auto'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
@@ -269,7 +353,10 @@ def main():
         with _netlink.Kernel() as kernel:
             result = _node.routes(module.params, kernel, module.check_mode, module._diff)
     except _node.RouteError as e:
-        module.fail_json(msg='; '.join(e.errors), errors=e.errors)
+        msg = '; '.join(e.errors)
+        if module.params['cross_subnet'] == 'fail' and any('is not on-link on' in x for x in e.errors):
+            msg += ' (for peers on other L2 segments, cross_subnet=vxlan reaches them through VXLAN)'
+        module.fail_json(msg=msg, errors=e.errors)
     except _node.NodeError as e:
         module.fail_json(msg=e.msg, **e.result)
     module.exit_json(**result)

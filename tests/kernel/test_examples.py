@@ -77,6 +77,7 @@ def test_examples_run_as_written(module, example_node, interp, collections_path,
         assert node.link('cni0') is None                # the last example removed it again
     elif module == 'hostgw_route':
         assert node.owned() == []                       # ... and the last example removed every owned route
+        assert node.link('hostgw.1') is None            # ... and the VXLAN device of the cross-segment example
     elif module == 'hostgw_restore':
         assert os.path.exists(str(upper / 'hostgw' / 'restore.json'))
         assert os.path.exists(str(upper / 'systemd' / 'system' / 'hostgw-repair.timer'))

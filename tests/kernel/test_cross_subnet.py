@@ -1,0 +1,245 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""hostgw_route with ``cross_subnet: vxlan`` against the kernel: nodes on two L2 segments joined by a router.
+
+Segment A (a bridge in its own namespace): a1 10.168.0.1/24, a2 10.168.0.2/24, and a4 10.168.2.4/16, which sees
+the whole of 10.168.0.0/16 as on-link while a1 and a2 see only their /24 (asymmetric masks: a second subnet on the
+same wire, reached by the /24 nodes through the router). Segment B: b1 10.168.1.1/24. The router has
+10.168.0.254/24 and 10.168.2.254/24 on A, 10.168.1.254/24 on B, forwards between them and has no route to any pod
+network, and counts the UDP 8472 packets it forwards. Each node has a "pod" namespace behind its bridge cni0
+(10.244.i.2, gateway 10.244.i.1), and ``rp_filter=1`` everywhere.
+
+Every address is inside these namespaces; nothing is connected to the machine's own namespace and no namespace has
+a default route.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from conftest import sh
+
+NODES = {
+    # name: (segment, node IP/prefix, pod index)
+    'a1': ('A', '10.168.0.1/24', 1),
+    'a2': ('A', '10.168.0.2/24', 2),
+    'b1': ('B', '10.168.1.1/24', 3),
+    'a4': ('A', '10.168.2.4/16', 4),
+}
+ROUTER = {'A': ['10.168.0.254/24', '10.168.2.254/24'], 'B': ['10.168.1.254/24']}
+
+
+class Lab:
+    def __init__(self, nodes, pods, router, members):
+        self.nodes, self.pods, self.router, self.members = nodes, pods, router, members
+
+    def vxlan_packets(self):
+        """UDP 8472 packets the router has forwarded (its nftables counter)."""
+        out = self.router.exec('nft', '-j', 'list', 'counter', 'inet', 'lab', 'vxlan').stdout
+        for item in json.loads(out)['nftables']:
+            if 'counter' in item:
+                return item['counter']['packets']
+        raise AssertionError(out)
+
+
+@pytest.fixture
+def lab(netns_factory):
+    segs = {}
+    for seg in ('A', 'B'):
+        s = netns_factory()
+        s.ip('link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0')
+        s.ip('link', 'set', 'br0', 'up')
+        segs[seg] = s
+    router = netns_factory()
+    router.sysctl('net.ipv4.ip_forward', 1)
+    for seg, addrs in ROUTER.items():
+        segs[seg].ip('link', 'add', 'r%s' % seg, 'type', 'veth', 'peer', 'name', 'eth%s' % seg, 'netns', router.name)
+        segs[seg].ip('link', 'set', 'r%s' % seg, 'master', 'br0', 'up')
+        router.ip('link', 'set', 'eth%s' % seg, 'up')
+        for a in addrs:
+            router.ip('addr', 'add', a, 'dev', 'eth%s' % seg)
+    rules = ('add table inet lab\nadd counter inet lab vxlan\n'
+             'add chain inet lab count8472 { type filter hook forward priority 0; }\n'
+             'add rule inet lab count8472 udp dport 8472 counter name "vxlan"\n')
+    subprocess.run(['ip', 'netns', 'exec', router.name, 'nft', '-f', '-'], input=rules, text=True, check=True)
+    nodes, pods, members = {}, {}, {}
+    for name, (seg, cidr, i) in sorted(NODES.items()):
+        n = netns_factory()
+        for key in ('all', 'default'):
+            n.sysctl('net.ipv4.conf.%s.rp_filter' % key, 1)
+        n.sysctl('net.ipv4.ip_forward', 1)
+        segs[seg].ip('link', 'add', 'p%s' % name, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.name)
+        segs[seg].ip('link', 'set', 'p%s' % name, 'master', 'br0', 'up')
+        n.ip('link', 'set', 'eth0', 'up')
+        n.ip('addr', 'add', cidr, 'dev', 'eth0')
+        n.sysctl('net.ipv4.conf.eth0.rp_filter', 1)
+        ip, plen = cidr.split('/')
+        gw = '10.168.%s.254' % ip.split('.')[2]
+        # The other node networks through the router (no default route anywhere).
+        for other in ('10.168.0.0/24', '10.168.1.0/24', '10.168.2.0/24'):
+            if plen == '24' and not other.startswith('.'.join(ip.split('.')[:3]) + '.'):
+                n.ip('route', 'add', other, 'via', gw)
+        if plen == '16':
+            n.ip('route', 'add', '10.168.1.0/24', 'via', '10.168.2.254')
+        # The node's bridge and its "pod".
+        n.ip('link', 'add', 'cni0', 'type', 'bridge')
+        n.ip('addr', 'add', '10.244.%d.1/24' % i, 'dev', 'cni0')
+        n.ip('link', 'set', 'cni0', 'up')
+        pod = netns_factory()
+        n.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name)
+        n.ip('link', 'set', 'veth0', 'master', 'cni0', 'up')
+        pod.ip('link', 'set', 'eth0', 'up')
+        pod.ip('addr', 'add', '10.244.%d.2/24' % i, 'dev', 'eth0')
+        pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.%d.1' % i)
+        nodes[name], pods[name] = n, pod
+        members[name] = dict(subnet='10.244.%d.0/24' % i, node_ip=ip, node_prefix=int(plen))
+    return Lab(nodes, pods, router, members)
+
+
+def converge(run_module, lab, name, **kw):
+    args = dict(members=lab.members, uplink='eth0', cross_subnet='vxlan', nexthop_objects=False)
+    args.update(kw)
+    return run_module(lab.nodes[name], 'hostgw_route', args)
+
+
+def routes_of(node):
+    return sorted((r['dst'], r.get('gateway'), r['dev'], 'onlink' in r.get('flags', [])) for r in node.owned())
+
+
+def ping(lab, src, dst):
+    i = NODES[dst][2]
+    return lab.pods[src].exec('ping', '-c', '2', '-W', '2', '-i', '0.2', '10.244.%d.2' % i, check=False).returncode == 0
+
+
+def test_direct_where_adjacent_vxlan_where_not(run_module, lab):
+    results = dict((name, converge(run_module, lab, name)) for name in sorted(NODES))
+    for name, res in results.items():
+        assert res['changed'] is True
+    a1 = results['a1']['vxlan']
+    assert a1['direct'] == ['a2'] and a1['encapsulated'] == ['a4', 'b1'] and a1['device'] == 'hostgw.1'
+    # a4 (/16) would send to a1 and a2 directly, they (/24) could not answer directly: encapsulated both ways.
+    assert results['a4']['vxlan']['direct'] == [] and results['a4']['vxlan']['encapsulated'] == ['a1', 'a2', 'b1']
+    assert routes_of(lab.nodes['a1']) == [('10.244.2.0/24', '10.168.0.2', 'eth0', False),
+                                          ('10.244.3.0/24', '10.244.3.0', 'hostgw.1', True),
+                                          ('10.244.4.0/24', '10.244.4.0', 'hostgw.1', True)]
+    # The device as the kernel has it: Flannel's wire format, nolearning, local, dev, MTU, MAC, VTEP address.
+    link = lab.nodes['a1'].link('hostgw.1')
+    info = link['linkinfo']['info_data']
+    assert (info['id'], info['port'], info['local'], info.get('learning')) == (1, 8472, '10.168.0.1', False)
+    assert link['mtu'] == 1450 and link['address'] == '0e:68:0a:a8:00:01' and link['ifalias'] == 'hostgw: managed vxlan'
+    assert lab.nodes['a1'].cidrs('hostgw.1') == ['10.244.1.0/32']
+    fdb = sh('ip', 'netns', 'exec', lab.nodes['a1'].name, 'bridge', '-j', 'fdb', 'show', 'dev', 'hostgw.1').stdout
+    entries = sorted((e['mac'], e.get('dst'), 'permanent' in e.get('state', '')) for e in json.loads(fdb) if e.get('dst'))
+    assert entries == [('0e:68:0a:a8:01:01', '10.168.1.1', True), ('0e:68:0a:a8:02:04', '10.168.2.4', True)]
+    neigh = lab.nodes['a1'].ipj('neigh', 'show', 'dev', 'hostgw.1')
+    assert sorted((e['dst'], e['lladdr'], e['state']) for e in neigh) == [
+        ('10.244.3.0', '0e:68:0a:a8:01:01', ['PERMANENT']), ('10.244.4.0', '0e:68:0a:a8:02:04', ['PERMANENT'])]
+    # Pods reach pods: across the router encapsulated (the router counts UDP 8472), on the segment directly.
+    before = lab.vxlan_packets()
+    assert ping(lab, 'a1', 'a2') and ping(lab, 'a2', 'a1')
+    assert lab.vxlan_packets() == before, 'a same-segment pair went through the router as VXLAN'
+    for src, dst in (('a1', 'b1'), ('b1', 'a1'), ('a2', 'b1'), ('b1', 'a4'), ('a4', 'b1')):
+        before = lab.vxlan_packets()
+        assert ping(lab, src, dst), '%s -> %s' % (src, dst)
+        assert lab.vxlan_packets() > before, '%s -> %s did not cross the router as VXLAN' % (src, dst)
+    # Asymmetric masks on one wire, rp_filter=1: encapsulated both ways, so both directions pass.
+    assert ping(lab, 'a1', 'a4') and ping(lab, 'a4', 'a1') and ping(lab, 'a2', 'a4')
+    # Idempotent.
+    for name in sorted(NODES):
+        again = converge(run_module, lab, name)
+        assert again['changed'] is False and again['vxlan']['changes'] == [], (name, again['vxlan'], again['added'])
+
+
+def test_check_mode_and_diff_tell_the_truth(run_module, lab):
+    a1 = lab.nodes['a1']
+    args = dict(members=lab.members, uplink='eth0', cross_subnet='vxlan', nexthop_objects=False)
+    res = run_module(a1, 'hostgw_route', args, check_mode=True, diff=True)
+    assert res['changed'] is True and a1.link('hostgw.1') is None and a1.owned() == []
+    assert res['vxlan']['encapsulated'] == ['a4', 'b1']
+    assert '10.244.3.0/24 via 10.244.3.0 dev hostgw.1 proto 244 onlink' in res['added']
+    assert 'vxlan fdb 0e:68:0a:a8:01:01 dev hostgw.1 dst 10.168.1.1 self permanent' in res['diff']['after']
+    real = run_module(a1, 'hostgw_route', args, diff=True)
+    assert sorted(real['added']) == sorted(res['added']) and real['vxlan']['changes'] == res['vxlan']['changes']
+
+
+def test_departed_peer_purged_and_device_gone_with_the_last_encapsulated_peer(run_module, lab):
+    a1 = lab.nodes['a1']
+    converge(run_module, lab, 'a1')
+    without_b1 = dict((k, v) for k, v in lab.members.items() if k != 'b1')
+    res = converge(run_module, lab, 'a1', members=without_b1)
+    assert res['changed'] and res['vxlan']['encapsulated'] == ['a4']
+    assert [e['dst'] for e in a1.ipj('neigh', 'show', 'dev', 'hostgw.1')] == ['10.244.4.0']
+    assert ('10.244.3.0/24', '10.244.3.0', 'hostgw.1', True) not in routes_of(a1)
+    only_a = dict((k, v) for k, v in lab.members.items() if k in ('a1', 'a2'))
+    res = converge(run_module, lab, 'a1', members=only_a)
+    assert res['vxlan']['device'] is None and a1.link('hostgw.1') is None
+    assert routes_of(a1) == [('10.244.2.0/24', '10.168.0.2', 'eth0', False)]
+
+
+def test_node_moving_segment_switches_without_a_gap_in_routes(run_module, lab):
+    """b1 is renumbered into segment A's /24 (its plan entry changes): a1 replaces its route in place, from the
+    VXLAN device to the uplink, then drops b1's FDB and neighbor entries."""
+    a1 = lab.nodes['a1']
+    converge(run_module, lab, 'a1')
+    moved = dict(lab.members, b1=dict(lab.members['b1'], node_ip='10.168.0.3'))
+    res = converge(run_module, lab, 'a1', members=moved)
+    assert res['replaced'] == ['10.244.3.0/24 via 10.168.0.3 dev eth0 proto 244'] and res['added'] == []
+    assert res['removed'] == []
+    assert [e['dst'] for e in a1.ipj('neigh', 'show', 'dev', 'hostgw.1')] == ['10.244.4.0']
+
+
+def test_foreign_vxlan_on_the_port_and_foreign_link_of_the_name_are_refused(run_module, lab):
+    a1 = lab.nodes['a1']
+    a1.ip('link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'dev', 'eth0', 'nolearning')
+    res = run_module(a1, 'hostgw_route', dict(members=lab.members, uplink='eth0', cross_subnet='vxlan'), fail=True)
+    assert 'flannel.1' in res['msg'] and 'VNI 1 on UDP port 8472' in res['msg']
+    assert a1.link('hostgw.1') is None and a1.owned() == []
+    a1.ip('link', 'del', 'flannel.1')
+    a1.ip('link', 'add', 'hostgw.1', 'type', 'veth', 'peer', 'name', 'not-hostgw')
+    res = run_module(a1, 'hostgw_route', dict(members=lab.members, uplink='eth0', cross_subnet='vxlan'), fail=True)
+    assert 'hostgw does not own' in res['msg'] and a1.link('hostgw.1')['linkinfo']['info_kind'] == 'veth'
+
+
+def test_teardown_removes_device_and_routes(run_module, lab):
+    a1 = lab.nodes['a1']
+    converge(run_module, lab, 'a1')
+    res = run_module(a1, 'hostgw_route', dict(state='absent'))
+    assert res['changed'] and a1.link('hostgw.1') is None and a1.owned() == []
+    assert run_module(a1, 'hostgw_route', dict(state='absent'))['changed'] is False
+
+
+def test_fail_mode_keeps_refusing_and_names_the_option(run_module, lab):
+    res = run_module(lab.nodes['a1'], 'hostgw_route', dict(members=lab.members, uplink='eth0'), fail=True)
+    assert 'not on-link' in res['msg'] and 'cross_subnet=vxlan' in res['msg'] and lab.nodes['a1'].owned() == []
+
+
+def test_boot_restore_rebuilds_device_entries_and_routes_and_repairs_drift(run_module, lab, tmp_path):
+    """The boot program (the vendored copy, no PYTHONPATH) replays what hostgw_route applied: after a "reboot" (the
+    device and the owned routes gone) and after drift (one FDB entry deleted), adding only."""
+    a1 = lab.nodes['a1']
+    rt = converge(run_module, lab, 'a1')
+    converge(run_module, lab, 'b1')
+    assert rt['boot_state']['vxlan']['peers'] == [dict(host='a4', node_ip='10.168.2.4', subnet='10.244.4.0/24'),
+                                                  dict(host='b1', node_ip='10.168.1.1', subnet='10.244.3.0/24')]
+    res = run_module(a1, 'hostgw_restore', dict(state_dir=str(tmp_path / 'state'), routes=rt['boot_state']))
+    python, prog, state = res['command']
+    want = routes_of(a1)
+    a1.ip('link', 'del', 'hostgw.1')
+    a1.ip('route', 'flush', 'proto', '244')
+    boot = a1.exec('env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', python, prog, state, check=False)
+    assert boot.returncode == 0, boot.stdout + boot.stderr
+    assert routes_of(a1) == want and a1.link('hostgw.1')['ifalias'] == 'hostgw: managed vxlan'
+    assert ping(lab, 'a1', 'b1')
+    a1.exec('bridge', 'fdb', 'del', '0e:68:0a:a8:01:01', 'dev', 'hostgw.1', 'dst', '10.168.1.1')
+    assert not ping(lab, 'a1', 'b1')
+    boot = a1.exec('env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', python, prog, state, check=False)
+    assert boot.returncode == 0 and 'fdb 0e:68:0a:a8:01:01' in boot.stdout + boot.stderr, boot.stdout + boot.stderr
+    assert ping(lab, 'a1', 'b1')
+    again = a1.exec('env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', python, prog, state, check=False)
+    assert again.returncode == 0 and 'fdb' not in again.stdout + again.stderr
+    assert converge(run_module, lab, 'a1')['changed'] is False
