@@ -11,6 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import preflight_inputs, run_hosts
 from ansible_collections.hostgw.network.plugins.module_utils._routes import DEFAULT_PROTO
+from ansible_collections.hostgw.network.plugins.module_utils._vxlan import VxlanError, options as vxlan_options
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import (
     PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names)
 
@@ -30,6 +31,12 @@ ARGUMENT_SPEC = dict(
     cni_conf_dir=dict(type='str'),
     host_settings=dict(type='bool', default=True),
     facts=dict(type='bool', default=True),
+    cross_subnet=dict(type='str', choices=['fail', 'vxlan'], default='fail'),
+    vxlan=dict(type='dict', options=dict(
+        name=dict(type='str', default='hostgw.1'),
+        vni=dict(type='int', default=1),
+        port=dict(type='int', default=8472),
+    )),
 )
 
 # Facts and results the collection itself sets on hosts.
@@ -65,9 +72,15 @@ class ActionModule(ActionBase):
         for warning in warnings:
             self._display.warning(warning)
         hosts = {}
-        if facts:
+        try:
+            vxlan = vxlan_options(args['vxlan'])
+        except VxlanError as e:
+            errors.append(str(e).replace('vxlan.', 'hostgw_vxlan_', 1))   # the role's variables name it
+            vxlan = None
+        if facts and vxlan is not None:
             try:
-                hosts = check_mesh(plan, facts, bridge, ifaces, args['proto'], args['uplink_var'])
+                hosts = check_mesh(plan, facts, bridge, ifaces, args['proto'], args['uplink_var'], args['cross_subnet'],
+                                   vxlan)
             except PreflightError as e:
                 errors.extend(e.errors)
         if errors:

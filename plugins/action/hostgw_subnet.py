@@ -37,6 +37,7 @@ ARGUMENT_SPEC = dict(
     facts_var=dict(type='str', default='hostgw_host'),
     uplink_var=dict(type='str', default='hostgw_iface'),
     facts=dict(type='bool', default=False),
+    cross_subnet=dict(type='str', choices=['fail', 'vxlan'], default='fail'),
 )
 
 

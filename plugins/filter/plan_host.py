@@ -68,6 +68,16 @@ _value:
       description: The uplink's MTU (null without facts).
       type: int
       sample: 1500
+    node_prefix:
+      description: The prefix length of the node IP on the uplink (null without facts).
+      type: int
+      returned: the plan was made with P(hostgw.network.hostgw_subnet#module) option C(cross_subnet=vxlan)
+      sample: 24
+    encapsulated:
+      description: Whether the host reaches any peer through VXLAN (null when its node network is not known).
+      type: bool
+      returned: the plan was made with P(hostgw.network.hostgw_subnet#module) option C(cross_subnet=vxlan)
+      sample: true
     gateway:
       description: The first address of the subnet, the pods' gateway.
       type: str

@@ -63,7 +63,7 @@ def read_host(kernel, networks=(), skip_proto=None):
         dev = defaults.get(fam)
         default_ip[fam] = next((a['address'] for a in addresses
                                 if a['family'] == fam and a['ifname'] == dev and not a['temporary']), None)
-    return dict(links=[dict(name=x['name'], kind=x['kind'], mtu=x['mtu'], up=x['up'], alias=x['alias']) for x in links],
+    return dict(links=[_link_fact(x) for x in links],
                 addresses=addresses, routes=routes, default_ipv4=default_ip[4], default_ipv6=default_ip[6])
 
 
@@ -114,3 +114,11 @@ def pyroute2_version():
 def networkmanager(which):
     """Whether NetworkManager is installed (its binary or its configuration directory)."""
     return bool(which('NetworkManager')) or os.path.isdir('/etc/NetworkManager')
+
+
+def _link_fact(x):
+    """A link as facts report it; a VXLAN link also with its ``vxlan`` settings (pre-flight's port check)."""
+    out = dict(name=x['name'], kind=x['kind'], mtu=x['mtu'], up=x['up'], alias=x['alias'])
+    if x.get('vxlan'):
+        out['vxlan'] = x['vxlan']
+    return out

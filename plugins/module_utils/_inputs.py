@@ -24,6 +24,7 @@ import ipaddress
 from ansible_collections.hostgw.network.plugins.module_utils._lease import (
     DEFAULT_PEERS, MAX_PEERS, gather_records, table_rows)
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import find_uplink
+from ansible_collections.hostgw.network.plugins.module_utils._vxlan import mark_encapsulated
 from ansible_collections.hostgw.network.plugins.module_utils._plan import Member, PlanError, PlanOptions, Pool, name_list, plan_mesh, summarize
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -345,8 +346,17 @@ def _hostgw_host(view, key, facts_var=HOST_FACTS):
     return host.get(key) if isinstance(host, dict) else None
 
 
-def host_uplinks(plan, views, facts_var=HOST_FACTS, uplink_var='hostgw_iface'):
-    """Add ``uplink`` and ``mtu`` to every host of ``plan`` (None where they cannot be known yet).
+def _node_prefix(addresses, uplink, node_ip):
+    """The prefix length of ``node_ip`` on ``uplink`` in a host's facts (None when not there)."""
+    for a in addresses or ():
+        if a.get('ifname') == uplink and a.get('address') == node_ip and isinstance(a.get('prefixlen'), int):
+            return a['prefixlen']
+    return None
+
+
+def host_uplinks(plan, views, facts_var=HOST_FACTS, uplink_var='hostgw_iface', node_networks=False):
+    """Add ``uplink`` and ``mtu`` to every host of ``plan`` (None where they cannot be known yet), and with
+    ``node_networks`` the ``node_prefix`` of its node IP on the uplink (the node network ``cross_subnet`` decides by).
 
     From the host's ``facts_var`` facts: the link holding the node IP, or ``uplink_var`` when set (it must exist
     and hold the node IP). Where that fails, or the host reported no facts, the uplink is ``uplink_var`` (or None)
@@ -354,7 +364,7 @@ def host_uplinks(plan, views, facts_var=HOST_FACTS, uplink_var='hostgw_iface'):
     """
     for name, host in plan['hosts'].items():
         view = views.get(name)
-        uplink, mtu = None, None
+        uplink, mtu, prefix = None, None, None
         if view is not None:
             iface = view.get(uplink_var)
             iface = None if _is_unset(iface) else _text(iface)
@@ -364,10 +374,15 @@ def host_uplinks(plan, views, facts_var=HOST_FACTS, uplink_var='hostgw_iface'):
                                                          name, uplink_var)
                 if not problems:
                     uplink, mtu = found, found_mtu
+                    prefix = _node_prefix(facts.get('addresses'), found, host['node_ip']) if node_networks else None
             else:
                 uplink = iface
         host['uplink'] = uplink
         host['mtu'] = mtu
+        if node_networks:
+            host['node_prefix'] = prefix
+    if node_networks:
+        mark_encapsulated(plan['hosts'])
     return plan
 
 
@@ -440,7 +455,8 @@ def plan_inventory(group, group_hosts, hostvars, play_hosts, options):
     errors = []
     for view in inputs.views.values():
         view.errors = errors
-    host_uplinks(plan, inputs.views, o.get('facts_var') or HOST_FACTS, o.get('uplink_var') or 'hostgw_iface')
+    host_uplinks(plan, inputs.views, o.get('facts_var') or HOST_FACTS, o.get('uplink_var') or 'hostgw_iface',
+                 o.get('cross_subnet') == 'vxlan')
     if errors:
         raise PlanError(errors)
     plan['group'] = group

@@ -88,11 +88,36 @@ def _check_onlink(name, host, onlink, uplink, index, errors):
                           % (name, missing - len(found), version, uplink, onlink.describe(version)))
 
 
-def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PROTO, uplink_var='hostgw_iface'):
+#: The hint after off-link peers in ``fail`` mode.
+CROSS_SUBNET_HINT = ('peers on other L2 segments: set hostgw_cross_subnet: vxlan to reach them through VXLAN where they '
+                     'are not adjacent (docs/cross-subnet.md)')
+
+
+def _check_vxlan(name, links, vxlan, errors):
+    """The VXLAN device's name is free or hostgw's own device, and no other VXLAN device uses its VNI and port."""
+    from ansible_collections.hostgw.network.plugins.module_utils._vxlan import OWNER_ALIAS  # pylint: disable=import-outside-toplevel
+    dev = links.get(vxlan['name'])
+    if dev is not None and (dev.get('kind') != 'vxlan' or dev.get('alias') != OWNER_ALIAS):
+        errors.append('host %s: a %s link named %s exists that hostgw does not own; hostgw needs that name for its VXLAN '
+                      'device (set hostgw_vxlan_name)' % (name, dev.get('kind') or 'non-vxlan', vxlan['name']))
+    for link in links.values():
+        info = link.get('vxlan') or {}
+        if link is not dev and link.get('kind') == 'vxlan' and info.get('id') == vxlan['vni'] \
+                and info.get('port') == vxlan['port']:
+            errors.append('host %s: VXLAN device %s uses VNI %d on UDP port %d already (another overlay, such as '
+                          "Flannel's flannel.1); set hostgw_vxlan_vni or hostgw_vxlan_port to others, or remove it"
+                          % (name, link.get('name'), vxlan['vni'], vxlan['port']))
+
+
+def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PROTO, uplink_var='hostgw_iface',
+               cross_subnet='fail', vxlan=None):
     """Return ``{host: {uplink, mtu}}`` (from the plan) for the hosts that reported facts; raise ``PreflightError``
     listing every problem. ``iface_by_host``: ``uplink_var`` per host, only needed to explain a missing uplink.
-    ``bridge``: the bridge name, or ``{host: name}`` where hosts have their own (a host not in it: ``None`` skips)."""
+    ``bridge``: the bridge name, or ``{host: name}`` where hosts have their own (a host not in it: ``None`` skips).
+    ``cross_subnet``: ``fail`` (every peer on-link, as host-gw needs) or ``vxlan`` (off-link peers allowed; the VXLAN
+    device ``vxlan``, ``{name, vni, port}``, must be free on every node)."""
     iface_by_host = iface_by_host or {}
+    offlink, offlink_seen = [], False
     bridges = bridge if isinstance(bridge, dict) else None
     errors = []
     out = {}
@@ -136,7 +161,13 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PR
                 if iface.version == net.version and iface.ip in net:
                     errors.append('host %s: address %s on %s lies inside the cluster network %s'
                                   % (name, iface, a.get('ifname'), net))
-        _check_onlink(name, host, OnLink(onlink_networks(addrs, uplink)), uplink, index, errors)
+        if cross_subnet == 'vxlan':
+            _check_vxlan(name, links, vxlan, errors)
+        else:
+            _check_onlink(name, host, OnLink(onlink_networks(addrs, uplink)), uplink, index, offlink)
+            errors.extend(offlink)
+            offlink_seen = offlink_seen or bool(offlink)
+            del offlink[:]
         for r in facts.get('routes') or []:
             if r.get('proto') == proto or r.get('dev') == bridge or not r.get('dest'):
                 continue
@@ -150,6 +181,8 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PR
                                   "hostgw's; remove it or choose another network"
                                   % (name, r['dest'], ' via %s' % r['via'] if r.get('via') else '', r.get('dev'), r.get('proto'), net))
         out[name] = dict(uplink=uplink, mtu=mtu)
+    if offlink_seen:
+        errors.append(CROSS_SUBNET_HINT)
     if errors:
         raise PreflightError(errors)
     return out

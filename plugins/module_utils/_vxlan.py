@@ -21,6 +21,7 @@ and reboots (Flannel's is random and published through etcd).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import ipaddress
 from collections import namedtuple
@@ -204,3 +205,36 @@ def neigh_line(e, dev):
 def device_line(spec):
     return ('vxlan %s id %d dstport %d local %s nolearning mtu %s address %s' %
             (spec['name'], spec['vni'], spec['port'], spec['local'], spec['mtu'], spec['mac']))
+
+
+def mark_encapsulated(hosts):
+    """Set ``encapsulated`` on every host of a plan's ``hosts`` that has ``node_prefix``: whether any peer is reached
+    through VXLAN by the symmetric rule (True), none (False), or unknown (None: the host's own network is unknown).
+    The pods' MTU follows it. O(N x D), D the number of distinct node networks (one per segment, as a rule): a host
+    has only direct peers when every other node IP lies in its network and its IP lies in every other node's network.
+    A peer without ``node_prefix`` is judged by the host's network alone, as ``direct`` does."""
+    nets = {}
+    ips = []
+    for name, h in hosts.items():
+        ip = ipaddress.ip_address(h['node_ip'])
+        ips.append((ip.version, int(ip)))
+        if h.get('node_prefix') is not None:
+            net = node_network(h['node_ip'], h['node_prefix'])
+            nets[net] = nets.get(net, 0) + 1
+    ips.sort()
+    for name, h in hosts.items():
+        if 'node_prefix' not in h:
+            continue
+        if h.get('node_prefix') is None:
+            h['encapsulated'] = None
+            continue
+        ip = ipaddress.ip_address(h['node_ip'])
+        mine = node_network(h['node_ip'], h['node_prefix'])
+        lo, hi = (ip.version, int(mine.network_address)), (ip.version, int(mine.broadcast_address))
+        inside = bisect.bisect_right(ips, hi) - bisect.bisect_left(ips, lo)
+        if inside < len(ips):
+            h['encapsulated'] = True
+            continue
+        h['encapsulated'] = any(ip not in net for net in nets if net.version == ip.version) or \
+            any(net.version != ip.version for net in nets)
+    return hosts

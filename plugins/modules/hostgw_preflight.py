@@ -118,6 +118,34 @@ options:
         the result.
     type: bool
     default: true
+  cross_subnet:
+    description:
+      - V(fail) requires every peer's node IP to be on-link on each node's uplink (host-gw's one L2 segment).
+      - V(vxlan) allows peers on other segments (M(hostgw.network.hostgw_route) reaches them through VXLAN) and checks
+        instead that O(vxlan) can be hostgw's on every node, that is that no link of its name exists that is not
+        hostgw's VXLAN device and that no other VXLAN device uses its VNI and UDP port (such as Flannel's
+        C(flannel.1)).
+    type: str
+    choices: [fail, vxlan]
+    default: fail
+  vxlan:
+    description:
+      - The VXLAN device M(hostgw.network.hostgw_route) uses (its O(hostgw.network.hostgw_route#module:vxlan)); the
+        defaults below when omitted.
+    type: dict
+    suboptions:
+      name:
+        description: The device's name.
+        type: str
+        default: hostgw.1
+      vni:
+        description: The VXLAN network identifier.
+        type: int
+        default: 1
+      port:
+        description: The UDP port.
+        type: int
+        default: 8472
 seealso:
   - module: hostgw.network.hostgw_subnet
   - module: hostgw.network.hostgw_facts

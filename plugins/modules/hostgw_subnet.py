@@ -155,6 +155,15 @@ options:
         new host could be planned onto it. A fact cache holding every member's lease needs no prediction.
     type: bool
     default: false
+  cross_subnet:
+    description:
+      - V(vxlan) adds each host's C(node_prefix) (the prefix length of its node IP on its uplink, from its facts) to the
+        plan, so that M(hostgw.network.hostgw_route) with O(hostgw.network.hostgw_route#module:cross_subnet=vxlan)
+        decides direct or encapsulated alike on both nodes of a pair.
+      - V(fail) (the default) plans as before, and the plan carries no C(node_prefix).
+    type: str
+    choices: [fail, vxlan]
+    default: fail
   unknown_leases:
     description:
       - What to do with a host in the play whose lease is unknown (no O(lease_var) set) and that has no pin or peer record.
@@ -318,6 +327,19 @@ plan:
           description: The uplink's MTU (the bridge's default MTU); null without facts.
           type: int
           sample: 1500
+        node_prefix:
+          description:
+            - The prefix length of the node IP's address on the uplink (the node network); null without facts.
+          returned: O(cross_subnet=vxlan)
+          type: int
+          sample: 24
+        encapsulated:
+          description:
+            - Whether the host reaches any peer through VXLAN (then its pods get the VXLAN MTU); null when its node
+              network is not known.
+          returned: O(cross_subnet=vxlan)
+          type: bool
+          sample: true
         subnet6:
           description: With dual-stack, the host's IPv6 pod subnet.
           type: str

@@ -262,9 +262,11 @@ def test_plan_per_host_keys_are_documented(tmp_path, monkeypatch):
     returned = yaml.safe_load(subnet_doc.RETURN)['plan']['contains']
     play = Play(tmp_path, {'host1': {'hostgw_node_ip6': 'fd00:168::1'}, 'host2': {'hostgw_node_ip6': 'fd00:168::2'}}, monkeypatch)
     play.run({'name': 'facts', 'hostgw.network.hostgw_facts': {}})
-    plan = play.run({'name': 'plan', 'hostgw.network.hostgw_subnet': {'network': '10.244.0.0/16', 'network6': 'fd00:10:244::/56'}})
+    options = {'network': '10.244.0.0/16', 'network6': 'fd00:10:244::/56', 'cross_subnet': 'vxlan'}
+    plan = play.run({'name': 'plan', 'hostgw.network.hostgw_subnet': options})
     plan = plan['plan']
     assert sorted(plan) == sorted(returned)
     assert sorted(plan['hosts']['host1']) == sorted(returned['hosts']['contains'])
+    assert plan['hosts']['host1']['node_prefix'] is not None
     filter_return = yaml.safe_load(plan_host_filter.RETURN)
     assert sorted(host_view(plan, 'host1')) == sorted(filter_return['_value']['contains'])

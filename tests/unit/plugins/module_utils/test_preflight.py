@@ -8,6 +8,7 @@ import time
 import pytest
 
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import (
+    CROSS_SUBNET_HINT,
     PreflightError,
     check_mesh,
     check_variable_names,
@@ -41,7 +42,24 @@ def test_off_link_peer_named():
     f['a']['addresses'][0]['prefixlen'] = 32
     with pytest.raises(PreflightError) as e:
         check_mesh(PLAN, f, 'cni0')
-    assert e.value.errors == ['host a: peer b (10.0.0.2) is not on-link on eth0 (10.0.0.1/32): host-gw needs all nodes on one L2 segment']
+    assert e.value.errors == ['host a: peer b (10.0.0.2) is not on-link on eth0 (10.0.0.1/32): host-gw needs all nodes on one L2 segment',
+                              CROSS_SUBNET_HINT]
+    assert check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.1', vni=1, port=8472))
+
+
+def test_vxlan_device_name_and_port_must_be_free():
+    f = {'a': facts('10.0.0.1'), 'b': facts('10.0.0.2')}
+    f['a']['links'].append(dict(name='flannel.1', kind='vxlan', mtu=1450, up=True, alias=None,
+                                vxlan=dict(id=1, port=8472, local='10.0.0.1', link=2, learning=False)))
+    f['b']['links'].append(dict(name='hostgw.1', kind='veth', mtu=1500, up=True, alias=None))
+    with pytest.raises(PreflightError) as e:
+        check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.1', vni=1, port=8472))
+    assert e.value.errors == [
+        "host a: VXLAN device flannel.1 uses VNI 1 on UDP port 8472 already (another overlay, such as Flannel's "
+        "flannel.1); set hostgw_vxlan_vni or hostgw_vxlan_port to others, or remove it",
+        'host b: a veth link named hostgw.1 exists that hostgw does not own; hostgw needs that name for its VXLAN device '
+        '(set hostgw_vxlan_name)']
+    assert check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.2', vni=2, port=8472))
 
 
 def no_uplink(plan):
@@ -169,8 +187,8 @@ def test_off_link_peers_named_up_to_a_limit_and_counted():
     errors = e.value.errors
     assert errors[0] == ('host n00007: peer n00000 (10.1.0.1) is not on-link on eth0 (10.1.0.8/32): '
                          'host-gw needs all nodes on one L2 segment')
-    assert len(errors) == 11
-    assert errors[-1] == 'host n00007: and 29 more IPv4 peers are not on-link on eth0 (10.1.0.8/32)'
+    assert len(errors) == 12 and errors[-1] == CROSS_SUBNET_HINT
+    assert errors[-2] == 'host n00007: and 29 more IPv4 peers are not on-link on eth0 (10.1.0.8/32)'
     assert 'peer n00007 ' not in ' '.join(errors)
 
 
@@ -184,7 +202,7 @@ def test_off_link_check_matches_the_pairwise_definition():
     f['n00000']['addresses'].append({'ifname': 'eth0', 'family': 4, 'address': '10.2.0.100', 'prefixlen': 24})
     with pytest.raises(PreflightError) as e:
         check_mesh(plan, f, 'cni0')
-    got = sorted(m.split(' (')[0] for m in e.value.errors)
+    got = sorted(m.split(' (')[0] for m in e.value.errors if m != CROSS_SUBNET_HINT)
     want = sorted('host %s: peer %s' % (a, b) for a in plan['hosts'] for b in plan['hosts']
                   if a != b and a != 'n00000' and (int(a[1:]) >= 9) != (int(b[1:]) >= 9))
     assert got == want

@@ -110,3 +110,23 @@ def test_entries_the_kernel_keeps_itself_are_left_alone():
     _routes, peers = V.split_members(MEMBERS, '192.168.10.11', onlink('192.168.10.0/24'), {'192.168.10.11'})
     kernel_own = [V.KNeigh(7, 6, 'ff02::16', '33:33:00:00:00:16', V.NUD_NOARP)]
     assert V.plan_entries(peers, 7, [], kernel_own)[2] == []
+
+
+def test_mark_encapsulated_agrees_with_the_pairwise_rule():
+    hosts = {
+        'a1': {'node_ip': '10.168.0.1', 'node_prefix': 24}, 'a2': {'node_ip': '10.168.0.2', 'node_prefix': 24},
+        'a4': {'node_ip': '10.168.2.4', 'node_prefix': 16}, 'b1': {'node_ip': '10.168.1.1', 'node_prefix': 24},
+        'x': {'node_ip': '10.168.0.9', 'node_prefix': None},
+    }
+    V.mark_encapsulated(hosts)
+    for name, h in hosts.items():
+        if h['node_prefix'] is None:
+            assert h['encapsulated'] is None
+            continue
+        mine = V.node_network(h['node_ip'], h['node_prefix'])
+        pairwise = any(not V.direct(h['node_ip'], OnLink([mine]), o['node_ip'], V.node_network(o['node_ip'], o['node_prefix']))
+                       for other, o in hosts.items() if other != name)
+        assert h['encapsulated'] is pairwise, name
+    only_a = dict((k, dict(v)) for k, v in hosts.items() if k in ('a1', 'a2'))
+    assert [h['encapsulated'] for h in V.mark_encapsulated(only_a).values()] == [False, False]
+    assert 'encapsulated' not in V.mark_encapsulated({'n': {'node_ip': '10.0.0.1'}})['n']
