@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -52,6 +53,8 @@ from ansible_collections.hostgw.network.plugins.module_utils._firewall_rules imp
     NAT_CHAIN,
     NFT_FAMILY,
     NFT_TABLE,
+    VXLAN_CHAIN,
+    VXLAN_COMMENT,
     FirewallRuleError,
     forward_drop_chains,
     iptables_text,
@@ -62,6 +65,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._firewall_rules imp
     render,
     render_nft,
     restore_input,
+    vxlan_jump,
 )
 from ansible_collections.hostgw.network.plugins.module_utils._sysctl import ensure_on, forwarding_names
 
@@ -73,7 +77,8 @@ BACKENDS = ('nftables', 'iptables')
 FIREWALL_CHOICES = ('auto',) + BACKENDS
 _IPT_BIN = {4: ('iptables', 'iptables-restore'), 6: ('ip6tables', 'ip6tables-restore')}
 DEFAULTS = dict(network=None, subnet=None, network6=None, subnet6=None, masquerade=True, forward_accept=True,
-                random_fully=True, forwarding=False, firewall='auto', state='present')
+                random_fully=True, forwarding=False, firewall='auto', state='present', vxlan_port=None,
+                vxlan_sources=None)
 _IGNORED = ('save_dir',)
 
 
@@ -152,7 +157,28 @@ def normalize_spec(spec):
         for key in ('network', 'subnet'):
             if not out[key]:
                 raise SpecError('%s is required with state=present' % key)
+    _check_vxlan(out)
     return out
+
+
+def _check_vxlan(out):
+    port = out['vxlan_port']
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        raise SpecError('vxlan_port=%r is not a UDP port (1-65535)' % (port,))
+    sources = out['vxlan_sources']
+    if sources is None:
+        return
+    if port is None:
+        raise SpecError('vxlan_sources needs vxlan_port')
+    if not isinstance(sources, (list, tuple)):
+        raise SpecError('vxlan_sources must be a list of node IPs, not %r' % (sources,))
+    for ip in sources:
+        try:
+            ipaddress.ip_address(str(ip).strip())
+        except ValueError:
+            raise SpecError('vxlan_sources: %r is not an IP address' % (ip,))
+    if not out['network6'] and any(':' in str(ip) for ip in sources):
+        raise SpecError('vxlan_sources holds IPv6 node IPs: the VXLAN guard of an IPv6 underlay needs network6')
 
 
 #: What ``boot_state`` always holds; the other rule options only when they differ from ``DEFAULTS``.
@@ -167,7 +193,7 @@ def boot_state(spec):
     doc = dict((k, out[k]) for k in _BOOT_KEYS)
     if out['network6']:
         doc.update(network6=out['network6'], subnet6=out['subnet6'])
-    for key in ('forward_accept', 'random_fully'):
+    for key in ('forward_accept', 'random_fully', 'vxlan_port', 'vxlan_sources'):
         if out[key] != DEFAULTS[key]:
             doc[key] = out[key]
     return doc
@@ -179,9 +205,10 @@ def wanted_rules(spec):
     fams = [(4, spec['network'], spec['subnet'])]
     if spec['network6']:
         fams.append((6, spec['network6'], spec['subnet6']))
+    vxlan = (spec['vxlan_port'], spec['vxlan_sources'] or []) if spec['vxlan_port'] is not None else None
     for version, net, sub in fams:
         try:
-            args = (version, net, sub, spec['masquerade'], spec['forward_accept'], spec['random_fully'])
+            args = (version, net, sub, spec['masquerade'], spec['forward_accept'], spec['random_fully'], vxlan)
             out[version] = (render(*args), render_nft(*args))
         except FirewallRuleError as e:
             names = ('network', 'subnet') if version == 4 else ('network6', 'subnet6')
@@ -232,15 +259,25 @@ class Iptables:
     def read(self):
         """``(current, jumps)`` as ``plan_iptables`` takes them."""
         current = {}
-        for table, chain in (('nat', NAT_CHAIN), ('filter', FWD_CHAIN)):
+        for table, chain in (('nat', NAT_CHAIN), ('filter', FWD_CHAIN), ('filter', VXLAN_CHAIN)):
             rc, out, _err_ = self._list(table, chain)
             current[(table, chain)] = [x for x in out.splitlines() if x.startswith('-A ')] if rc == 0 else None
+        if current[('filter', VXLAN_CHAIN)] is None:
+            del current[('filter', VXLAN_CHAIN)]     # the common case: no guard (cross_subnet fail)
         jumps = {}
         for table, chain, spec in JUMPS:
             rc, out, _err_ = self._list(table, chain)
             want = '-A %s %s' % (chain, spec)
             jumps[(table, chain)] = sum(1 for x in out.splitlines() if x.strip() == want) if rc == 0 else 0
         return current, jumps
+
+    def vxlan_jumps(self):
+        """hostgw's VXLAN guard jumps in filter/INPUT (rule specs), found by their comment."""
+        rc, out, _err_ = self._list('filter', 'INPUT')
+        if rc != 0:
+            return []
+        tag = '--comment %s ' % VXLAN_COMMENT
+        return [x.strip()[len('-A INPUT '):] for x in out.splitlines() if x.startswith('-A INPUT ') and tag in x + ' ']
 
     def apply(self, steps):
         """Run ``plan_iptables`` steps; returns failures (stops at the first one)."""
@@ -304,7 +341,7 @@ def _lock(path, warnings):
         return None
 
 
-def _converge_iptables(runner, wanted, check_mode, res, required):
+def _converge_iptables(runner, wanted, check_mode, res, required, vxlan_port=None):
     """Bring hostgw's iptables chains/jumps of both families to ``wanted`` ({version: chains or None})."""
     before, after = [], []
     for version in (4, 6):
@@ -316,10 +353,12 @@ def _converge_iptables(runner, wanted, check_mode, res, required):
                                        % (t.tag, _IPT_BIN[version][0], _IPT_BIN[version][1]))
             continue
         current, jumps = t.read()
-        before += iptables_text(t.tag, current, jumps)
-        actions, steps = plan_iptables(t.tag, current, jumps, want)
+        vx_jumps = t.vxlan_jumps()
+        before += iptables_text(t.tag, current, jumps, vx_jumps)
+        actions, steps = plan_iptables(t.tag, current, jumps, want, vx_jumps, vxlan_port)
         if want is not None:
-            after += iptables_text(t.tag, want, dict(((tb, c), 1) for tb, c, _s in JUMPS))
+            after += iptables_text(t.tag, want, dict(((tb, c), 1) for tb, c, _s in JUMPS),
+                                   [vxlan_jump(vxlan_port)] if vxlan_port is not None else [])
             res['rules'][str(version)] = [x for key in sorted(want) for x in want[key]]
         res['actions'] += actions
         if steps and not check_mode:
@@ -420,7 +459,8 @@ def converge(spec, runner, check_mode=False, lock_path=LOCK_FILE, proc_sys='/pro
                 break
             required = name == backend
             if name == 'iptables':
-                _converge_iptables(runner, ipt_want, check_mode, res, required)
+                _converge_iptables(runner, ipt_want, check_mode, res, required,
+                                   spec['vxlan_port'] if present else None)
             else:
                 _converge_nft(runner, nft_want, check_mode, res, required,
                               check_forward=required and spec['forward_accept'])

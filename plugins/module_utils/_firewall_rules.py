@@ -21,6 +21,25 @@ JUMPS = (
     ('filter', 'FORWARD', '-m comment --comment hostgw-forward -j %s' % FWD_CHAIN),
 )
 MULTICAST = {4: '224.0.0.0/4', 6: 'ff00::/8'}
+#: With peers on other segments: VXLAN packets to this node are accepted only from the mesh's node IPs.
+VXLAN_CHAIN = 'HOSTGW-VXLAN'
+VXLAN_COMMENT = 'hostgw-vxlan'
+NFT_INPUT_CHAIN = 'input'
+
+
+def vxlan_jump(port):
+    """The jump rule of the VXLAN guard in filter/INPUT (as ``iptables -S`` prints it, without ``-A INPUT``)."""
+    return '-p udp -m udp --dport %d -m comment --comment %s -j %s' % (port, VXLAN_COMMENT, VXLAN_CHAIN)
+
+
+def _sources(version, sources):
+    """The node IPs of ``version`` among ``sources``, sorted as nft lists them (by value), canonical, no repeats."""
+    out = set()
+    for text in sources or ():
+        ip = ipaddress.ip_address(str(text).strip())
+        if ip.version == version:
+            out.add(ip)
+    return [str(ip) for ip in sorted(out)]
 
 
 class FirewallRuleError(Exception):
@@ -37,8 +56,9 @@ def _net(text, what, version):
     return str(net)
 
 
-def render(version, network, subnet, masquerade=True, forward=True, random_fully=True):
-    """Return ``{(table, chain): [rule lines]}`` for one family, in ``iptables -S`` form."""
+def render(version, network, subnet, masquerade=True, forward=True, random_fully=True, vxlan=None):
+    """Return ``{(table, chain): [rule lines]}`` for one family, in ``iptables -S`` form. ``vxlan``: ``(port,
+    sources)`` adds the VXLAN guard chain (UDP to ``port`` from anything but ``sources`` is dropped)."""
     n = _net(network, 'network', version)
     s = _net(subnet, 'subnet', version)
     if not ipaddress.ip_network(s).subnet_of(ipaddress.ip_network(n)):
@@ -57,7 +77,13 @@ def render(version, network, subnet, masquerade=True, forward=True, random_fully
         ]
     f = '-A %s ' % FWD_CHAIN
     fwd = [f + '-s %s -j ACCEPT' % n, f + '-d %s -j ACCEPT' % n] if forward else []
-    return {('nat', NAT_CHAIN): nat, ('filter', FWD_CHAIN): fwd}
+    out = {('nat', NAT_CHAIN): nat, ('filter', FWD_CHAIN): fwd}
+    if vxlan is not None:
+        plen = 32 if version == 4 else 128
+        v = '-A %s ' % VXLAN_CHAIN
+        out[('filter', VXLAN_CHAIN)] = [v + '-s %s/%d -j RETURN' % (ip, plen) for ip in _sources(version, vxlan[1])] + \
+            [v + '-j DROP']
+    return out
 
 
 def restore_input(wanted):
@@ -83,7 +109,32 @@ def jump_argv(table, chain, spec):
     return ['-t', table, chain] + spec.split()
 
 
-def plan_iptables(tag, current, jumps, wanted):
+def plan_iptables(tag, current, jumps, wanted, vxlan_jumps=(), vxlan_port=None):
+    """``_plan_iptables``, and hostgw's VXLAN guard jump in filter/INPUT: ``vxlan_jumps`` are the guard's jump specs
+    there now (found by their comment), ``vxlan_port`` the wanted guard's port (None: no guard; its jump and chain
+    go). The guard's chain is written before its jump is appended; the jump is deleted before the chain."""
+    actions, steps = [], []
+    want_jump = vxlan_jump(vxlan_port) if wanted is not None and vxlan_port is not None else None
+    kept = False
+    for spec in vxlan_jumps:
+        if spec == want_jump and not kept:
+            kept = True
+            continue
+        steps.append(('delete', 'filter', 'INPUT', spec))
+        actions.append('%s: deleted jump filter/INPUT (%s)' % (tag, spec))
+    if want_jump is None and wanted is not None and current.get(('filter', VXLAN_CHAIN)) is not None:
+        steps += [('flush', 'filter', VXLAN_CHAIN), ('remove', 'filter', VXLAN_CHAIN)]
+        actions.append('%s: deleted chain filter/%s' % (tag, VXLAN_CHAIN))
+    more_actions, more_steps = _plan_iptables(tag, current, jumps, wanted)
+    actions += more_actions
+    steps += more_steps
+    if want_jump is not None and not kept:
+        steps.append(('append', 'filter', 'INPUT', want_jump))
+        actions.append('%s: appended jump filter/INPUT (%s)' % (tag, want_jump))
+    return actions, steps
+
+
+def _plan_iptables(tag, current, jumps, wanted):
     """Steps that bring one family's hostgw chains and jumps to ``wanted`` (``None``: remove them).
 
     ``current``: ``{(table, chain): [lines] or None}`` (None: the chain does not exist), ``jumps``: ``{(table, chain):
@@ -117,9 +168,10 @@ def plan_iptables(tag, current, jumps, wanted):
     return actions, steps
 
 
-def iptables_text(tag, current, jumps):
+def iptables_text(tag, current, jumps, vxlan_jumps=()):
     """hostgw's iptables state of one family as diff lines (jumps first, then chain rules)."""
     out = ['%s: -A %s %s' % (tag, c, s) for (tb, c, s) in JUMPS for _i in range(jumps.get((tb, c), 0))]
+    out += ['%s: -A INPUT %s' % (tag, s) for s in vxlan_jumps]
     out += ['%s: %s' % (tag, line) for key in sorted(current) for line in (current[key] or [])]
     return out
 
@@ -133,7 +185,7 @@ NFT_FWD_CHAIN = 'forward'
 OWN_TABLES = tuple('%s %s' % (NFT_FAMILY[v], NFT_TABLE) for v in (4, 6))
 
 
-def render_nft(version, network, subnet, masquerade=True, forward=True, random_fully=True):
+def render_nft(version, network, subnet, masquerade=True, forward=True, random_fully=True, vxlan=None):
     """hostgw's table for one family (``table ip hostgw`` / ``table ip6 hostgw``), exactly as ``nft list table`` prints it.
 
     The same text is the ``nft -f`` input that creates it. Rules are Flannel's ``--ip-masq`` rules, in the same order
@@ -162,7 +214,14 @@ def render_nft(version, network, subnet, masquerade=True, forward=True, random_f
     lines += ['\t\t' + r for r in nat]
     lines += ['\t}', '', '\tchain %s {' % NFT_FWD_CHAIN, '\t\ttype filter hook forward priority filter; policy accept;']
     lines += ['\t\t' + r for r in fwd]
-    lines += ['\t}', '}']
+    lines += ['\t}']
+    if vxlan is not None:
+        peers = _sources(version, vxlan[1])
+        match = ('%s saddr != %s ' % (ip, peers[0]) if len(peers) == 1 else
+                 '%s saddr != { %s } ' % (ip, ', '.join(peers)) if peers else '')
+        lines += ['', '\tchain %s {' % NFT_INPUT_CHAIN, '\t\ttype filter hook input priority filter; policy accept;',
+                  '\t\tudp dport %d %sdrop' % (vxlan[0], match), '\t}']
+    lines += ['}']
     return '\n'.join(lines) + '\n'
 
 
@@ -174,6 +233,7 @@ def nft_rules(text):
 _NFT_ALIASES = (
     ('type nat hook postrouting priority 100;', 'type nat hook postrouting priority srcnat;'),
     ('type filter hook forward priority 0;', 'type filter hook forward priority filter;'),
+    ('type filter hook input priority 0;', 'type filter hook input priority filter;'),
 )
 
 

@@ -101,6 +101,24 @@ options:
         chains, exist only while the backend is iptables, C(rules.nft) only while it is nftables; the other files are
         removed. Nothing is written when omitted.
     type: path
+  vxlan_port:
+    description:
+      - With peers on other L2 segments (M(hostgw.network.hostgw_route) with
+        O(hostgw.network.hostgw_route#module:cross_subnet=vxlan)), the UDP port of hostgw's VXLAN device. UDP to it is
+        then dropped unless it comes from one of O(vxlan_sources), so that a host outside the mesh that sends a VXLAN packet
+        to a node cannot put a packet into a pod network.
+      - >-
+        nftables backend, an C(input) chain in hostgw's table (C(udp dport 8472 ip saddr != { ... } drop)); iptables
+        backend, the chain C(HOSTGW-VXLAN) (one C(RETURN) per source, then C(DROP)) and a jump from C(INPUT) for UDP to
+        the port only, commented C(hostgw-vxlan). hostgw accepts nothing itself: another firewall that drops the port
+        must allow it between the nodes (as with Flannel).
+      - Omitted, there is no guard (and a guard made before is removed).
+    type: int
+  vxlan_sources:
+    description:
+      - The node IPs allowed to send to O(vxlan_port) (the mesh's, as the C(hostgw.network.hostgw) role passes them).
+    type: list
+    elements: str
   state:
     description: V(present) ensures the rules; V(absent) removes hostgw's tables, chains and jumps (both backends).
     type: str
@@ -222,6 +240,8 @@ def main():
             forwarding=dict(type='bool', default=False),
             firewall=dict(type='str', choices=list(FIREWALL_CHOICES), default='auto'),
             save_dir=dict(type='path', removed_in_version='1.0.0', removed_from_collection='hostgw.network'),
+            vxlan_port=dict(type='int'),
+            vxlan_sources=dict(type='list', elements='str'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),
         required_if=[('state', 'present', ('network', 'subnet'))],

@@ -35,8 +35,9 @@ ROUTER = {'A': ['10.168.0.254/24', '10.168.2.254/24'], 'B': ['10.168.1.254/24']}
 
 
 class Lab:
-    def __init__(self, nodes, pods, router, members):
+    def __init__(self, nodes, pods, router, members, segments):
         self.nodes, self.pods, self.router, self.members = nodes, pods, router, members
+        self.segments = segments
 
     def vxlan_packets(self):
         """UDP 8472 packets the router has forwarded (its nftables counter)."""
@@ -98,7 +99,7 @@ def lab(netns_factory):
         pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.%d.1' % i)
         nodes[name], pods[name] = n, pod
         members[name] = dict(subnet='10.244.%d.0/24' % i, node_ip=ip, node_prefix=int(plen))
-    return Lab(nodes, pods, router, members)
+    return Lab(nodes, pods, router, members, list(segs.values()))
 
 
 def converge(run_module, lab, name, **kw):
@@ -243,3 +244,62 @@ def test_boot_restore_rebuilds_device_entries_and_routes_and_repairs_drift(run_m
     again = a1.exec('env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', python, prog, state, check=False)
     assert again.returncode == 0 and 'fdb' not in again.stdout + again.stderr
     assert converge(run_module, lab, 'a1')['changed'] is False
+
+
+def _pod_counter(lab, name, src):
+    """Packets from ``src`` the pod of ``name`` received (an nftables counter in the pod's namespace)."""
+    pod = lab.pods[name]
+    if pod.exec('nft', 'list', 'table', 'inet', 'probe', check=False).returncode != 0:
+        rules = ('add table inet probe\nadd counter inet probe got\n'
+                 'add chain inet probe in { type filter hook input priority 0; }\n'
+                 'add rule inet probe in ip saddr %s counter name "got"\n' % src)
+        subprocess.run(['ip', 'netns', 'exec', pod.name, 'nft', '-f', '-'], input=rules, text=True, check=True)
+    out = json.loads(pod.exec('nft', '-j', 'list', 'counter', 'inet', 'probe', 'got').stdout)
+    return next(x['counter']['packets'] for x in out['nftables'] if 'counter' in x)
+
+
+@pytest.mark.parametrize('backend', ['nftables', 'iptables'])
+def test_vxlan_from_outside_the_mesh_reaches_no_pod(run_module, lab, netns_factory, backend):
+    """A host on segment B that is not in the mesh builds its own VXLAN device towards a1 and sends to a1's pod from
+    an address of b1's pod subnet (which passes rp_filter on a1). With hostgw's guard nothing arrives; without it (the
+    guard removed by the same module), it does: the test can fail. The mesh's own VXLAN traffic passes the guard."""
+    seg_b = None
+    for name in sorted(NODES):
+        converge(run_module, lab, name)
+        node_ip = lab.members[name]['node_ip']
+        run_module(lab.nodes[name], 'hostgw_firewall', dict(
+            network='10.244.0.0/16', subnet=lab.members[name]['subnet'], firewall=backend, vxlan_port=8472,
+            vxlan_sources=[m['node_ip'] for m in lab.members.values()]))
+        if NODES[name][0] == 'B':
+            seg_b = node_ip
+    assert seg_b
+    intruder = netns_factory()
+    # The intruder's uplink on segment B, plugged into the same bridge as b1 (found through b1's veth peer).
+    seg = [n for n in lab.segments if n.ip('link', 'show', 'pb1', check=False).returncode == 0][0]
+    seg.ip('link', 'add', 'pintruder', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', intruder.name)
+    seg.ip('link', 'set', 'pintruder', 'master', 'br0', 'up')
+    intruder.ip('link', 'set', 'eth0', 'up')
+    intruder.ip('addr', 'add', '10.168.1.66/24', 'dev', 'eth0')
+    intruder.ip('route', 'add', '10.168.0.0/24', 'via', '10.168.1.254')
+    intruder.ip('link', 'add', 'evil', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'local', '10.168.1.66',
+                'dev', 'eth0', 'nolearning')
+    intruder.ip('link', 'set', 'evil', 'up')
+    intruder.ip('addr', 'add', '10.244.3.77/32', 'dev', 'evil')
+    intruder.exec('bridge', 'fdb', 'append', '0e:68:0a:a8:00:01', 'dev', 'evil', 'dst', '10.168.0.1', 'self', 'permanent')
+    intruder.ip('neigh', 'replace', '10.244.1.0', 'lladdr', '0e:68:0a:a8:00:01', 'dev', 'evil', 'nud', 'permanent')
+    intruder.ip('route', 'add', '10.244.1.0/24', 'via', '10.244.1.0', 'dev', 'evil', 'onlink')
+
+    def attack():
+        intruder.exec('ping', '-c', '3', '-W', '1', '-i', '0.2', '-I', '10.244.3.77', '10.244.1.2', check=False)
+        return _pod_counter(lab, 'a1', '10.244.3.77')
+
+    assert attack() == 0, 'a VXLAN packet from outside the mesh reached a pod'
+    assert ping(lab, 'b1', 'a1') and ping(lab, 'a1', 'b1')       # the mesh's own VXLAN traffic passes
+    again = run_module(lab.nodes['a1'], 'hostgw_firewall', dict(
+        network='10.244.0.0/16', subnet=lab.members['a1']['subnet'], firewall=backend, vxlan_port=8472,
+        vxlan_sources=[m['node_ip'] for m in lab.members.values()]))
+    assert again['changed'] is False
+    off = run_module(lab.nodes['a1'], 'hostgw_firewall', dict(network='10.244.0.0/16', subnet=lab.members['a1']['subnet'],
+                                                              firewall=backend))
+    assert off['changed'] is True
+    assert attack() > 0, 'without the guard the intruder should get through: this test could not fail'

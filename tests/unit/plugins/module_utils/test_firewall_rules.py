@@ -128,3 +128,32 @@ def test_plan_iptables_removal_and_nothing_to_do():
                        'ipv4: deleted chain nat/HOSTGW-POSTRTG']
     assert [s[0] for s in steps] == ['delete', 'delete', 'flush', 'remove', 'flush', 'remove']
     assert plan_iptables('ipv4', {('nat', 'HOSTGW-POSTRTG'): None, ('filter', 'HOSTGW-FWD'): None}, {}, None) == ([], [])
+
+
+def test_vxlan_guard_rules_in_both_backends():
+    from ansible_collections.hostgw.network.plugins.module_utils import _firewall_rules as R  # pylint: disable=import-outside-toplevel
+    chains = R.render(4, '10.244.0.0/16', '10.244.1.0/24', vxlan=(8472, ['10.168.1.1', '10.168.0.2', '10.168.0.2', 'fd00::1']))
+    assert chains[('filter', R.VXLAN_CHAIN)] == ['-A HOSTGW-VXLAN -s 10.168.0.2/32 -j RETURN',
+                                                 '-A HOSTGW-VXLAN -s 10.168.1.1/32 -j RETURN', '-A HOSTGW-VXLAN -j DROP']
+    assert ('filter', R.VXLAN_CHAIN) not in R.render(4, '10.244.0.0/16', '10.244.1.0/24')
+    text = R.render_nft(4, '10.244.0.0/16', '10.244.1.0/24', vxlan=(8472, ['10.168.1.1', '10.168.0.2']))
+    assert '\t\tudp dport 8472 ip saddr != { 10.168.0.2, 10.168.1.1 } drop\n' in text
+    assert 'ip saddr != 10.168.0.2 drop' in R.render_nft(4, '10.244.0.0/16', '10.244.1.0/24', vxlan=(8472, ['10.168.0.2']))
+    assert 'chain input' not in R.render_nft(4, '10.244.0.0/16', '10.244.1.0/24')
+
+
+def test_vxlan_guard_jump_follows_its_chain_and_goes_first():
+    from ansible_collections.hostgw.network.plugins.module_utils import _firewall_rules as R  # pylint: disable=import-outside-toplevel
+    want = R.render(4, '10.244.0.0/16', '10.244.1.0/24', vxlan=(8472, ['10.168.0.2']))
+    all_jumps = dict(((t, c), 1) for t, c, _s in R.JUMPS)
+    _actions, steps = R.plan_iptables('ipv4', {}, all_jumps, want, [], 8472)
+    assert [s[0] for s in steps] == ['restore', 'append'] and steps[-1][2:] == ('INPUT', R.vxlan_jump(8472))
+    # port changed: the old jump goes, the new one comes after the chain is rewritten
+    _actions, steps = R.plan_iptables('ipv4', dict(want), all_jumps, want, [R.vxlan_jump(4789)], 8472)
+    assert steps == [('delete', 'filter', 'INPUT', R.vxlan_jump(4789)), ('append', 'filter', 'INPUT', R.vxlan_jump(8472))]
+    # guard switched off: jump, then chain
+    plain = R.render(4, '10.244.0.0/16', '10.244.1.0/24')
+    _actions, steps = R.plan_iptables('ipv4', dict(want), all_jumps, plain, [R.vxlan_jump(8472)], None)
+    assert steps[:3] == [('delete', 'filter', 'INPUT', R.vxlan_jump(8472)), ('flush', 'filter', R.VXLAN_CHAIN),
+                         ('remove', 'filter', R.VXLAN_CHAIN)]
+    assert R.plan_iptables('ipv4', dict(want), all_jumps, want, [R.vxlan_jump(8472)], 8472) == ([], [])
