@@ -834,6 +834,19 @@ class Kernel:
             kw['broadcast'] = str(ipaddress.ip_interface(cidr).network.broadcast_address)
         self._pyroute2_call(self.ipr.addr, 'add', index=index, address=ip, prefixlen=int(plen), **kw)
 
+    def host_addr_add(self, index, cidr):
+        """Add a host address (``/32``, ``/128``: a VTEP address) in one netlink request of our own, without pyroute2
+        (whose import alone costs about 0.1 s, most of what adding 1,000 encapsulated peers costs otherwise)."""
+        ip, plen = cidr.split('/')
+        family = socket.AF_INET6 if ':' in ip else socket.AF_INET
+        raw = socket.inet_pton(family, ip)
+        attrs = _ATTR.pack(4 + len(raw), _IFA_LOCAL) + raw + _ATTR.pack(4 + len(raw), _IFA_ADDRESS) + raw
+        if family == socket.AF_INET6:
+            attrs += _ATTR_U32.pack(8, _IFA_FLAGS, IFA_F_NODAD)
+        flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
+        self._one(lambda _op, seq: _HDR.pack(16 + _IFADDRMSG.size + len(attrs), _RTM_NEWADDR, flags, seq, 0) +
+                  _IFADDRMSG.pack(family, int(plen), 0, 0, index) + attrs)
+
     def addr_del(self, index, cidr):
         ip, plen = cidr.split('/')
         self._pyroute2_call(self.ipr.addr, 'del', index=index, address=ip, prefixlen=int(plen))

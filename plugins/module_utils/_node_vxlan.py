@@ -120,7 +120,10 @@ def plan(p, kernel, links, addrs, dev_index, policy, conflicts):
         if vx.my_ip is None:
             raise RouteError(['cross_subnet vxlan: none of the members is this host (no member node IP is an address '
                               'here); give node_ip'])
-        vx.direct, vx.peers = _vxlan.split_members(members, vx.my_ip, OnLink(uplink_nets), local_ips)
+        # This node's network as the plan records it (what every peer decides by, so the pair agrees), else the
+        # kernel's networks on the uplink. A direct peer must still be on-link in the kernel (checked with the routes).
+        mine = _vxlan.node_network(vx.my_ip, me.get('node_prefix'))
+        vx.direct, vx.peers = _vxlan.split_members(members, vx.my_ip, OnLink([mine] if mine else uplink_nets), local_ips)
         vx.subnets = [s for s in (me.get('subnet'), me.get('subnet6')) if s]
     by_name = dict((x['name'], x) for x in links)
     link = by_name.get(vx.name)
@@ -218,7 +221,7 @@ def apply_before(vx, kernel, failures, policy):
             elif act[0] == 'up':
                 kernel.link_set(index, state='up')
             elif act[0] == 'addr_add':
-                kernel.addr_add(index, act[1])
+                kernel.host_addr_add(index, act[1])
             elif act[0] == 'addr_del':
                 kernel.addr_del(index, act[1])
         except OSError as e:
