@@ -125,7 +125,7 @@ stage_molecule() {
         echo "removing the demo hosts first (their network overlaps the scenarios')"
         "$REPO/scripts/demo.sh" down
     fi
-    for s in default churn; do
+    for s in default churn cross-subnet; do
         [[ -d "molecule/$s" ]] || continue
         say "molecule test -s $s"
         molecule test -s "$s"

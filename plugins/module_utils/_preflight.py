@@ -93,6 +93,11 @@ CROSS_SUBNET_HINT = ('peers on other L2 segments: set hostgw_cross_subnet: vxlan
                      'are not adjacent (docs/cross-subnet.md)')
 
 
+def _is_own_vxlan(link):
+    from ansible_collections.hostgw.network.plugins.module_utils._vxlan import OWNER_ALIAS  # pylint: disable=import-outside-toplevel
+    return bool(link) and link.get('kind') == 'vxlan' and link.get('alias') == OWNER_ALIAS
+
+
 def _check_vxlan(name, links, vxlan, errors):
     """The VXLAN device's name is free or hostgw's own device, and no other VXLAN device uses its VNI and port."""
     from ansible_collections.hostgw.network.plugins.module_utils._vxlan import OWNER_ALIAS  # pylint: disable=import-outside-toplevel
@@ -154,8 +159,8 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PR
             errors.append('host %s: a %s link named %s exists; hostgw needs that name for its bridge (set hostgw_bridge)'
                           % (name, links[bridge].get('kind') or 'non-bridge', bridge))
         for a in addrs:
-            if a.get('ifname') == bridge:
-                continue
+            if a.get('ifname') == bridge or _is_own_vxlan(links.get(a.get('ifname'))):
+                continue    # hostgw's own: the gateways on the bridge, the VTEP addresses on its VXLAN device
             iface = ipaddress.ip_interface('%s/%s' % (a['address'], a['prefixlen']))
             for net in nets:
                 if iface.version == net.version and iface.ip in net:

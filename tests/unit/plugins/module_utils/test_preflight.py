@@ -62,6 +62,16 @@ def test_vxlan_device_name_and_port_must_be_free():
     assert check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.2', vni=2, port=8472))
 
 
+def test_vtep_addresses_on_hostgws_own_device_are_not_foreign():
+    f = {'a': facts('10.0.0.1'), 'b': facts('10.0.0.2')}
+    f['a']['links'].append(dict(name='hostgw.1', kind='vxlan', mtu=1450, up=True, alias='hostgw: managed vxlan'))
+    f['a']['addresses'].append(dict(ifname='hostgw.1', family=4, address='10.244.0.0', prefixlen=32))
+    assert check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.1', vni=1, port=8472))
+    f['a']['links'][-1]['alias'] = None          # the same address on a device that is not hostgw's is foreign
+    with pytest.raises(PreflightError, match='lies inside the cluster network'):
+        check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.2', vni=2, port=8472))
+
+
 def no_uplink(plan):
     plan = copy.deepcopy(plan)
     for h in plan['hosts'].values():
