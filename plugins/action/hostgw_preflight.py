@@ -11,7 +11,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.hostgw.network.plugins.module_utils._inputs import preflight_inputs, run_hosts
 from ansible_collections.hostgw.network.plugins.module_utils._routes import DEFAULT_PROTO
-from ansible_collections.hostgw.network.plugins.module_utils._vxlan import VxlanError, options as vxlan_options
+from ansible_collections.hostgw.network.plugins.module_utils._vxlan import ARGUMENT_SPEC as VXLAN_SPEC, VxlanError, options as vxlan_options
 from ansible_collections.hostgw.network.plugins.module_utils._preflight import (
     PreflightError, check_host_settings, check_mesh, check_settings, check_variable_names)
 
@@ -32,11 +32,7 @@ ARGUMENT_SPEC = dict(
     host_settings=dict(type='bool', default=True),
     facts=dict(type='bool', default=True),
     cross_subnet=dict(type='str', choices=['fail', 'vxlan'], default='fail'),
-    vxlan=dict(type='dict', options=dict(
-        name=dict(type='str', default='hostgw.1'),
-        vni=dict(type='int', default=1),
-        port=dict(type='int', default=8472),
-    )),
+    vxlan=VXLAN_SPEC,
 )
 
 # Facts and results the collection itself sets on hosts.

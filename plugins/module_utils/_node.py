@@ -302,7 +302,7 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     ok = True
     if not check_mode and (vx.actions or vx.fdb_put or vx.neigh_put):
         try:
-            ok = _node_vxlan.apply_before(vx, kernel, failures, policy)
+            ok = _node_vxlan.apply_before(vx, kernel, failures, policy, apply_bridge_action)
         except OSError as e:
             act = getattr(e, 'hostgw_action', None)
             raise NodeError('vxlan %s: failed at "%s": %s; re-run to converge'

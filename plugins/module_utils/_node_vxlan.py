@@ -204,9 +204,11 @@ def _plan_device(vx, addrs, policy):
         vx.actions.extend(('addr_del', a) for a in have if a not in spec['addresses'])
 
 
-def apply_before(vx, kernel, failures, policy):
+def apply_before(vx, kernel, failures, policy, link_action):
     """The device and the entries the routes need. Returns False when the device could not be made (the
-    encapsulated routes are then not planned); raises ``OSError`` under a policy that does not keep going."""
+    encapsulated routes are then not planned); raises ``OSError`` under a policy that does not keep going.
+    ``link_action(kernel, name, index, act)``: how the bridge's ``mtu``, ``up`` and ``addr_del`` are made (the same
+    calls for this device)."""
     index = vx.link['index'] if vx.link is not None else None
     done = []
     for act in vx.actions:
@@ -216,14 +218,10 @@ def apply_before(vx, kernel, failures, policy):
                     kernel.link_del(index)
                 index = kernel.vxlan_create(vx.spec, _vxlan.OWNER_ALIAS)
                 vx.link = dict(index=index, name=vx.name)
-            elif act[0] == 'mtu':
-                kernel.link_set(index, mtu=act[1])
-            elif act[0] == 'up':
-                kernel.link_set(index, state='up')
             elif act[0] == 'addr_add':
-                kernel.host_addr_add(index, act[1])
-            elif act[0] == 'addr_del':
-                kernel.addr_del(index, act[1])
+                kernel.host_addr_add(index, act[1])   # a /32 or /128: one request of the seam's own
+            else:
+                link_action(kernel, vx.name, index, act)
         except OSError as e:
             if not policy.keep_going:
                 e.hostgw_done = done

@@ -48,6 +48,15 @@ NUD_PERMANENT = 0x80
 NUD_NOARP = 0x40
 
 
+#: The ``vxlan`` option of ``hostgw_route`` and ``hostgw_preflight`` (documented in the ``hostgw.network.vxlan``
+#: fragment); None or omitted keys are ``options``' defaults.
+ARGUMENT_SPEC = dict(type='dict', options=dict(
+    name=dict(type='str', default=DEFAULT_NAME),
+    vni=dict(type='int', default=DEFAULT_VNI),
+    port=dict(type='int', default=DEFAULT_PORT),
+))
+
+
 class VxlanError(Exception):
     pass
 

@@ -35,6 +35,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.conn
   - ansible.builtin.action_common_attributes.flow
+  - hostgw.network.vxlan
 attributes:
   check_mode:
     support: full
@@ -128,24 +129,6 @@ options:
     type: str
     choices: [fail, vxlan]
     default: fail
-  vxlan:
-    description:
-      - The VXLAN device M(hostgw.network.hostgw_route) uses (its O(hostgw.network.hostgw_route#module:vxlan)); the
-        defaults below when omitted.
-    type: dict
-    suboptions:
-      name:
-        description: The device's name.
-        type: str
-        default: hostgw.1
-      vni:
-        description: The VXLAN network identifier.
-        type: int
-        default: 1
-      port:
-        description: The UDP port.
-        type: int
-        default: 8472
 seealso:
   - module: hostgw.network.hostgw_subnet
   - module: hostgw.network.hostgw_facts

@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - hostgw.network.attributes
   - hostgw.network.attributes.diff_full
   - hostgw.network.netlink
+  - hostgw.network.vxlan
 options:
   members:
     description:
@@ -114,33 +115,14 @@ options:
         Every peer derives a node's device MAC from its node IP (C(0e:68) and the IPv4 address's four bytes), so
         nothing needs publishing. The device exists only while the node has encapsulated peers; every FDB and neighbor
         entry on it is hostgw's, nothing on another link is touched. Needs O(members).
+      - >-
+        The device (O(vxlan)) is C(nolearning), C(local <node IP>), C(dev <uplink>), its MTU the uplink's less 50 (70
+        with an IPv6 underlay), its address the node's VTEP address (C(/32), C(/128)) per family, its ifalias
+        C(hostgw: managed vxlan). A link of the name that is not hostgw's, or another VXLAN device with the same VNI
+        and port (such as Flannel's C(flannel.1)), is an error naming it; nothing is changed.
     type: str
     choices: [fail, vxlan]
     default: fail
-  vxlan:
-    description:
-      - The VXLAN device of O(cross_subnet=vxlan). Flannel's wire format by default, so firewall rules and packet
-        captures read the same.
-      - >-
-        The device is C(nolearning), C(local <node IP>), C(dev <uplink>), its MTU the uplink's less 50 (70 with an
-        IPv6 underlay), its address the node's VTEP address (C(/32), C(/128)) per family, its ifalias
-        C(hostgw: managed vxlan). A link of the name that is not hostgw's, or another VXLAN device with the same VNI
-        and port (such as Flannel's C(flannel.1)), is an error naming it; nothing is changed.
-    type: dict
-    default: {}
-    suboptions:
-      name:
-        description: The device's name.
-        type: str
-        default: hostgw.1
-      vni:
-        description: The VXLAN network identifier (1-16777215).
-        type: int
-        default: 1
-      port:
-        description: The UDP port of the VXLAN packets (8472, the Linux kernel's historical port, as Flannel uses).
-        type: int
-        default: 8472
   purge:
     description:
       - Delete owned routes (O(proto)) that are not wanted (not in O(members) or O(routes)), for example the routes of a
@@ -313,6 +295,7 @@ from ansible_collections.hostgw.network.plugins.module_utils import _netlink  # 
 from ansible_collections.hostgw.network.plugins.module_utils import _mesh  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _node  # noqa: E402  pylint: disable=wrong-import-position
 from ansible_collections.hostgw.network.plugins.module_utils import _routes  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.hostgw.network.plugins.module_utils import _vxlan  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main():
@@ -332,11 +315,7 @@ def main():
             metric=dict(type='int'),
             purge=dict(type='bool', default=True),
             cross_subnet=dict(type='str', choices=['fail', 'vxlan'], default='fail'),
-            vxlan=dict(type='dict', default={}, options=dict(
-                name=dict(type='str', default='hostgw.1'),
-                vni=dict(type='int', default=1),
-                port=dict(type='int', default=8472),
-            )),
+            vxlan=_vxlan.ARGUMENT_SPEC,
             nexthop_objects=dict(type='raw', default='auto'),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
         ),

@@ -234,13 +234,25 @@ def test_pin_that_fails_to_template_names_host_variable_and_text(tmp_path, monke
 @pytest.mark.parametrize('doc', [subnet_doc, preflight_doc], ids=['hostgw_subnet', 'hostgw_preflight'])
 def test_documentation_is_yaml_and_documents_every_option(doc):
     spec = {subnet_doc: subnet_action.ARGUMENT_SPEC, preflight_doc: preflight_action.ARGUMENT_SPEC}[doc]
-    documented = yaml.safe_load(doc.DOCUMENTATION)['options']
+    documented = documented_options(doc)
     assert sorted(documented) == sorted(spec)
     for name, option in spec.items():
         assert documented[name].get('default') == option.get('default'), name
         assert documented[name].get('aliases', []) == option.get('aliases', []), name
     for part in (yaml.safe_load(doc.DOCUMENTATION), yaml.safe_load(doc.RETURN)):
         assert_descriptions_are_text(part)
+
+
+def documented_options(doc):
+    """The options of a module's DOCUMENTATION with those of its hostgw.network doc fragments."""
+    import importlib  # pylint: disable=import-outside-toplevel
+    parsed = yaml.safe_load(doc.DOCUMENTATION)
+    options = dict(parsed['options'])
+    for name in parsed.get('extends_documentation_fragment') or []:
+        if name.startswith('hostgw.network.'):
+            frag = importlib.import_module('ansible_collections.hostgw.network.plugins.doc_fragments.' + name.split('.')[2])
+            options.update(yaml.safe_load(frag.ModuleDocFragment.DOCUMENTATION).get('options') or {})
+    return options
 
 
 def assert_descriptions_are_text(node, path='doc'):
