@@ -165,3 +165,66 @@ class NhKernel(FakeKernel):
             res.done.append(i)
             self.calls.append((action, r.dest))
         return res
+
+
+class VxlanKernel(FakeKernel):
+    """FakeKernel with the VXLAN part of the seam: the device, FDB and neighbor entries, routes on their own link."""
+
+    def __init__(self):
+        super(VxlanKernel, self).__init__()
+        self.fdb_, self.neigh_ = [], []
+        self.refuse_entries = False
+
+    def fdb(self):
+        return list(self.fdb_)
+
+    def neighbors(self, families=(4, 6)):
+        return [e for e in self.neigh_ if e.family in families]
+
+    def vxlan_create(self, spec, alias):
+        if any(x['name'] == spec['name'] for x in self.links_):
+            raise NetlinkError(17)
+        index = max(x['index'] for x in self.links_) + 1
+        self.links_.append(dict(index=index, name=spec['name'], kind='vxlan', mtu=spec['mtu'], up=True, alias=alias,
+                                master=None, mac=spec['mac'],
+                                vxlan=dict(id=spec['vni'], port=spec['port'], local=spec['local'], link=spec['link'],
+                                           learning=False)))
+        self.calls.append(('vxlan_create', spec['name']))
+        return index
+
+    def link_del(self, index):
+        super(VxlanKernel, self).link_del(index)
+        self.fdb_ = [e for e in self.fdb_ if e.index != index]
+        self.neigh_ = [e for e in self.neigh_ if e.index != index]
+        self.routes_ = [r for r in self.routes_ if r.oif != index]
+
+    def host_addr_add(self, index, cidr):
+        self.addr_add(index, cidr)
+
+    def neigh_apply(self, ops):
+        res = BatchResult()
+        for i, (action, e) in enumerate(ops):
+            if self.refuse_entries:
+                res.failed.append((i, NetlinkError(22)))
+                return res
+            table = self.fdb_ if hasattr(e, 'state') and not hasattr(e, 'family') else self.neigh_
+            key = (lambda x: (x.index, x.mac)) if table is self.fdb_ else (lambda x: (x.index, x.family, x.dst))
+            table[:] = [x for x in table if key(x) != key(e)]
+            if action == 'put':
+                table.append(e)
+            res.done.append(i)
+            self.calls.append((action, type(e).__name__, key(e)))
+        return res
+
+    def routes_apply(self, ops, oif=None, proto=None):
+        res = BatchResult()
+        for i, op in enumerate(ops):
+            action, r = op[0], op[1]
+            if action == 'delete':
+                self.routes_.remove(r)
+            else:
+                self.routes_ = [x for x in self.routes_ if not (x.dest == r.dest and x.proto == proto)]
+                self.routes_.append(KRoute(r.family, r.dest, r.via, getattr(r, 'oif', None) or oif, proto, r.metric, 1))
+            res.done.append(i)
+            self.calls.append((action, r.dest))
+        return res

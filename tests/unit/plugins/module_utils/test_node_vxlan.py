@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) hostgw contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The VXLAN part of the one apply path (plugins/module_utils/_node_vxlan.py, through _node.routes) against a fake
+seam, under both policies: order of changes, idempotence, conflicts at boot, refusals at run time."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.hostgw.network.plugins.module_utils import _node
+
+from ansible_collections.hostgw.network.tests.unit.plugins.module_utils.fake_kernel import VxlanKernel
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+MEMBERS = {
+    'me': dict(subnet='10.244.1.0/24', node_ip='10.168.0.1', node_prefix=24),
+    'near': dict(subnet='10.244.2.0/24', node_ip='10.168.0.2', node_prefix=24),
+    'far': dict(subnet='10.244.3.0/24', node_ip='10.169.0.3', node_prefix=24),
+}
+
+
+def params(**kw):
+    p = dict(members=MEMBERS, routes=None, uplink='eth0', bridge=None, node_ip=None, proto=244, metric=None, purge=True,
+             state='present', nexthop_objects='false', cross_subnet='vxlan', vxlan=None)
+    p.update(kw)
+    return p
+
+
+def test_entries_before_routes_then_idempotent():
+    k = VxlanKernel()
+    res = _node.routes(params(), k)
+    assert res['vxlan']['direct'] == ['near'] and res['vxlan']['encapsulated'] == ['far']
+    order = [c[0] if c[0] != 'put' else 'put %s' % c[1] for c in k.calls]
+    assert order[:4] == ['vxlan_create', 'addr_add', 'put KFdb', 'put KNeigh'] and set(order[4:]) == {'add'}
+    dev = next(x for x in k.links_ if x['name'] == 'hostgw.1')
+    assert ('10.244.3.0/24', '10.244.3.0', dev['index']) in [(r.dest, r.via, r.oif) for r in k.routes_]
+    assert res['boot_state']['vxlan']['peers'] == [dict(host='far', node_ip='10.169.0.3', subnet='10.244.3.0/24')]
+    k.calls = []
+    again = _node.routes(params(), k)
+    assert again['changed'] is False and k.calls == []
+
+
+def test_last_encapsulated_peer_gone_removes_entries_after_the_route_and_then_the_device():
+    k = VxlanKernel()
+    _node.routes(params(), k)
+    k.calls = []
+    res = _node.routes(params(members=dict((n, m) for n, m in MEMBERS.items() if n != 'far')), k)
+    assert res['vxlan']['device'] is None and not any(x['name'] == 'hostgw.1' for x in k.links_)
+    assert [c[0] for c in k.calls][:1] == ['delete']          # the route first (entries and device after it)
+
+
+def test_boot_policy_reports_a_foreign_link_of_the_name_and_still_restores_direct_routes():
+    k = VxlanKernel()
+    k.links_.append(dict(index=9, name='hostgw.1', kind='dummy', mtu=1500, up=True, alias=None, master=None))
+    res = _node.routes(params(), k, policy=_node.RESTORE)
+    assert any('hostgw does not own' in c for c in res['conflicts'])
+    assert [r.dest for r in k.routes_ if r.proto == 244] == ['10.244.2.0/24']
+    assert next(x for x in k.links_ if x['name'] == 'hostgw.1')['kind'] == 'dummy'
+    with pytest.raises(_node.RouteError, match='hostgw does not own'):
+        _node.routes(params(), k)                               # at run time: an error before any change
+
+
+def test_run_time_refusal_of_an_entry_stops_before_the_routes():
+    k = VxlanKernel()
+    k.refuse_entries = True
+    with pytest.raises(_node.NodeError, match='vxlan hostgw.1: failed'):
+        _node.routes(params(), k)
+    assert not [r for r in k.routes_ if r.proto == 244]
