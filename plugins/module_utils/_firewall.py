@@ -487,7 +487,9 @@ def saved_files(spec, backend):
     a restore cannot put iptables chains next to hostgw's nft tables, or the reverse.
     """
     spec = normalize_spec(spec)
-    out = {'firewall.json': json.dumps(spec, indent=2, sort_keys=True) + '\n'}
+    # Without a VXLAN guard the file is what it always was (no vxlan_* keys).
+    saved = dict((k, v) for k, v in spec.items() if not (k.startswith('vxlan_') and v is None))
+    out = {'firewall.json': json.dumps(saved, indent=2, sort_keys=True) + '\n'}
     wanted = wanted_rules(spec) if spec['state'] == 'present' else {}
     for version in (4, 6):
         chains = wanted.get(version, (None,))[0]
