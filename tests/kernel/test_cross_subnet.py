@@ -87,16 +87,22 @@ def lab(netns_factory):
                 n.ip('route', 'add', other, 'via', gw)
         if plen == '16':
             n.ip('route', 'add', '10.168.1.0/24', 'via', '10.168.2.254')
+        # IPv6 on the node network too (a /64 per segment, used only by dual-stack tests), forwarding on.
+        n.sysctl('net.ipv6.conf.all.forwarding', 1)
+        n.ip('addr', 'add', 'fd00:168:%s::%d/64' % (seg.lower(), i), 'dev', 'eth0', 'nodad')
         # The node's bridge and its "pod".
         n.ip('link', 'add', 'cni0', 'type', 'bridge')
         n.ip('addr', 'add', '10.244.%d.1/24' % i, 'dev', 'cni0')
+        n.ip('addr', 'add', 'fd00:244:%d::1/64' % i, 'dev', 'cni0', 'nodad')
         n.ip('link', 'set', 'cni0', 'up')
         pod = netns_factory()
         n.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name)
         n.ip('link', 'set', 'veth0', 'master', 'cni0', 'up')
         pod.ip('link', 'set', 'eth0', 'up')
         pod.ip('addr', 'add', '10.244.%d.2/24' % i, 'dev', 'eth0')
+        pod.ip('addr', 'add', 'fd00:244:%d::2/64' % i, 'dev', 'eth0', 'nodad')
         pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.%d.1' % i)
+        pod.ip('-6', 'route', 'add', 'fd00:244::/40', 'via', 'fd00:244:%d::1' % i)
         nodes[name], pods[name] = n, pod
         members[name] = dict(subnet='10.244.%d.0/24' % i, node_ip=ip, node_prefix=int(plen))
     return Lab(nodes, pods, router, members, list(segs.values()))
@@ -303,3 +309,26 @@ def test_vxlan_from_outside_the_mesh_reaches_no_pod(run_module, lab, netns_facto
                                                               firewall=backend))
     assert off['changed'] is True
     assert attack() > 0, 'without the guard the intruder should get through: this test could not fail'
+
+
+def test_dual_stack_pods_cross_segments_over_the_ipv4_underlay(run_module, lab):
+    """IPv6 pod subnets follow the pair's decision: direct via the peer's IPv6 node IP on the segment, through the
+    same VXLAN device (IPv4 underlay) to the other segment, with the IPv6 VTEP address as the onlink next hop."""
+    members = {}
+    for name, m in lab.members.items():
+        seg, _cidr, i = NODES[name]
+        members[name] = dict(m, subnet6='fd00:244:%d::/64' % i, node_ip6='fd00:168:%s::%d' % (seg.lower(), i))
+    for name in sorted(NODES):
+        converge(run_module, lab, name, members=members)
+    a1 = lab.nodes['a1']
+    v6 = sorted((r['dst'], r.get('gateway'), r['dev'], 'onlink' in r.get('flags', [])) for r in a1.owned(6))
+    assert v6 == [('fd00:244:2::/64', 'fd00:168:a::2', 'eth0', False),
+                  ('fd00:244:3::/64', 'fd00:244:3::', 'hostgw.1', True),
+                  ('fd00:244:4::/64', 'fd00:244:4::', 'hostgw.1', True)]
+    assert 'fd00:244:1::/128' in a1.cidrs('hostgw.1')
+    for src, dst in (('a1', 'a2'), ('a1', 'b1'), ('b1', 'a2'), ('a4', 'a1')):
+        i = NODES[dst][2]
+        p = lab.pods[src].exec('ping', '-6', '-c', '2', '-W', '2', '-i', '0.2', 'fd00:244:%d::2' % i, check=False)
+        assert p.returncode == 0, '%s -> %s over IPv6: %s' % (src, dst, p.stdout + p.stderr)
+    for name in sorted(NODES):
+        assert converge(run_module, lab, name, members=members)['changed'] is False
