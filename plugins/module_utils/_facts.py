@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 
 from ansible_collections.hostgw.network.plugins.module_utils import _netlink
 from ansible_collections.hostgw.network.plugins.module_utils._lease import MEMBERS_FILE, table_rows
@@ -114,6 +115,28 @@ def pyroute2_version():
 def networkmanager(which):
     """Whether NetworkManager is installed (its binary or its configuration directory)."""
     return bool(which('NetworkManager')) or os.path.isdir('/etc/NetworkManager')
+
+
+_VXLAN_DEP = re.compile(r'(^|/)vxlan\.ko(\.[a-z]+)?:', re.M)
+_VXLAN_BUILTIN = re.compile(r'(^|/)vxlan\.ko$', re.M)
+
+
+def vxlan_support(release, sys_root='/sys', lib_root='/lib/modules'):
+    """Whether the kernel can make VXLAN devices: True (loaded, built in, or a module it can load), False (its module
+    lists are readable and name no vxlan), None (cannot tell: no module lists, as in many containers)."""
+    if os.path.isdir(os.path.join(sys_root, 'module', 'vxlan')):
+        return True
+    texts = []
+    for name, pattern in (('modules.builtin', _VXLAN_BUILTIN), ('modules.dep', _VXLAN_DEP)):
+        try:
+            with open(os.path.join(lib_root, release, name)) as f:
+                text = f.read()
+        except (IOError, OSError):
+            return None
+        if pattern.search(text):
+            return True
+        texts.append(text)
+    return False
 
 
 def _link_fact(x):

@@ -168,6 +168,9 @@ def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PR
                                   % (name, iface, a.get('ifname'), net))
         if cross_subnet == 'vxlan':
             _check_vxlan(name, links, vxlan, errors)
+            if facts.get('vxlan') is False:
+                errors.append('host %s: the kernel has no VXLAN support (no vxlan module is loaded, built in or in '
+                              '/lib/modules); hostgw_cross_subnet: vxlan needs it' % name)
         else:
             _check_onlink(name, host, OnLink(onlink_networks(addrs, uplink)), uplink, index, offlink)
             errors.extend(offlink)

@@ -135,6 +135,12 @@ ansible_facts:
         networkmanager:
           description: Whether NetworkManager is installed (its binary or C(/etc/NetworkManager)).
           type: bool
+        vxlan:
+          description:
+            - Whether the kernel can make VXLAN devices (loaded, built in, or a module in its module lists); null when
+              it cannot be told (no module lists, as in many containers). Pre-flight refuses
+              C(hostgw_cross_subnet=vxlan) on a node where it is false.
+          type: bool
         lease_error:
           description: Why the lease file could not be read, if it exists but is unreadable; the lease is then unknown.
           type: str
@@ -177,6 +183,7 @@ def main():
         systemd=os.path.isdir('/run/systemd/system'),
         firewall=_firewall.detect(_firewall.ModuleRunner(module))[0] or 'none',
         networkmanager=_facts.networkmanager(lambda name: module.get_bin_path(name, opt_dirs=['/sbin', '/usr/sbin'])),
+        vxlan=_facts.vxlan_support(os.uname().release),
         lease_error=lease_error,
     )
     facts = dict(hostgw_host=host)

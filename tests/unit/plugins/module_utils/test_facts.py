@@ -30,3 +30,21 @@ def test_facts_leave_out_hostgws_own_routes():
     host = _facts.read_host(k, ['10.244.0.0/16'], skip_proto=244)
     assert [r['dest'] for r in host['routes']] == ['0.0.0.0/0', '10.244.99.0/24']
     assert len(_facts.read_host(k, ['10.244.0.0/16'])['routes']) == 50
+
+
+def test_vxlan_support_from_sys_and_module_lists(tmp_path):
+    from ansible_collections.hostgw.network.plugins.module_utils._facts import vxlan_support  # pylint: disable=import-outside-toplevel
+    sys_root, lib = tmp_path / 'sys', tmp_path / 'lib'
+    assert vxlan_support('6.1.0', str(sys_root), str(lib)) is None               # no module lists: cannot tell
+    (lib / '6.1.0').mkdir(parents=True)
+    (lib / '6.1.0' / 'modules.builtin').write_text('kernel/net/ipv4/udp_tunnel.ko\n')
+    (lib / '6.1.0' / 'modules.dep').write_text('kernel/drivers/net/dummy.ko.xz:\n')
+    assert vxlan_support('6.1.0', str(sys_root), str(lib)) is False
+    (lib / '6.1.0' / 'modules.dep').write_text('kernel/drivers/net/vxlan/vxlan.ko.xz: kernel/net/ipv4/udp_tunnel.ko.xz\n')
+    assert vxlan_support('6.1.0', str(sys_root), str(lib)) is True
+    (lib / '6.1.0' / 'modules.dep').write_text('')
+    (lib / '6.1.0' / 'modules.builtin').write_text('kernel/drivers/net/vxlan/vxlan.ko\n')
+    assert vxlan_support('6.1.0', str(sys_root), str(lib)) is True
+    (lib / '6.1.0' / 'modules.builtin').write_text('')
+    (sys_root / 'module' / 'vxlan').mkdir(parents=True)                         # loaded
+    assert vxlan_support('6.1.0', str(sys_root), str(lib)) is True

@@ -216,3 +216,14 @@ def test_off_link_check_matches_the_pairwise_definition():
     want = sorted('host %s: peer %s' % (a, b) for a in plan['hosts'] for b in plan['hosts']
                   if a != b and a != 'n00000' and (int(a[1:]) >= 9) != (int(b[1:]) >= 9))
     assert got == want
+
+
+def test_a_kernel_without_vxlan_is_refused_in_vxlan_mode_only():
+    f = {'a': facts('10.0.0.1'), 'b': facts('10.0.0.2')}
+    f['a']['vxlan'] = False
+    f['b']['vxlan'] = None                       # cannot tell: not an error
+    with pytest.raises(PreflightError) as e:
+        check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.1', vni=1, port=8472))
+    assert e.value.errors == ['host a: the kernel has no VXLAN support (no vxlan module is loaded, built in or in '
+                              '/lib/modules); hostgw_cross_subnet: vxlan needs it']
+    assert check_mesh(PLAN, f, 'cni0')
