@@ -123,7 +123,7 @@ def replay_routes(spec, kernel, report):
              nexthop_objects='auto' if spec.get('nexthop_objects') else 'false')
     if vxlan:
         # Peers on other segments: the device, FDB and neighbor entries and routes the run made, from the saved split.
-        p.update(cross_subnet='vxlan', vxlan_state=vxlan,
+        p.update(cross_subnet='vxlan', vxlan_state=vxlan, metric=vxlan.get('metric'),
                  vxlan=dict(name=vxlan.get('name'), vni=vxlan.get('vni'), port=vxlan.get('port')))
     if not p['routes'] and not vxlan:
         return

@@ -287,6 +287,8 @@ class Iptables:
                 argv, data = [self.restore, '-w', '--noflush'], restore_input(step[1])
             elif kind in ('append', 'delete'):
                 argv, data = [self.bin, '-w', '-t', step[1], '-A' if kind == 'append' else '-D', step[2]] + step[3].split(), None
+            elif kind == 'insert':
+                argv, data = [self.bin, '-w', '-t', step[1], '-I', step[2], '1'] + step[3].split(), None
             else:
                 argv, data = [self.bin, '-w', '-t', step[1], '-F' if kind == 'flush' else '-X', step[2]], None
             rc, out, err = self.runner.run(argv, data)

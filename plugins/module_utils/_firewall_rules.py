@@ -129,8 +129,9 @@ def plan_iptables(tag, current, jumps, wanted, vxlan_jumps=(), vxlan_port=None):
     actions += more_actions
     steps += more_steps
     if want_jump is not None and not kept:
-        steps.append(('append', 'filter', 'INPUT', want_jump))
-        actions.append('%s: appended jump filter/INPUT (%s)' % (tag, want_jump))
+        # First in INPUT: an earlier ACCEPT (ufw, firewalld, "-i eth0 -j ACCEPT") would let VXLAN past it.
+        steps.append(('insert', 'filter', 'INPUT', want_jump))
+        actions.append('%s: inserted jump filter/INPUT (%s)' % (tag, want_jump))
     return actions, steps
 
 
@@ -140,7 +141,8 @@ def _plan_iptables(tag, current, jumps, wanted):
     ``current``: ``{(table, chain): [lines] or None}`` (None: the chain does not exist), ``jumps``: ``{(table, chain):
     number of copies of hostgw's jump rule in that built-in chain}`` (concurrent runs of old versions could append
     several). Returns ``(actions, steps)``; a step is ``('restore', wanted)``, ``('append', table, chain, spec)``,
-    ``('delete', table, chain, spec)`` (one copy of a jump), ``('flush', table, chain)`` or ``('remove', table, chain)``.
+    ``('insert', table, chain, spec)`` (first in the chain), ``('delete', table, chain, spec)`` (one copy of a jump),
+    ``('flush', table, chain)`` or ``('remove', table, chain)``.
     """
     actions, steps = [], []
     if wanted is not None:

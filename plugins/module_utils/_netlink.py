@@ -800,9 +800,14 @@ class Kernel:
         index = next(x['index'] for x in self.links() if x['name'] == spec['name'])
         # The kernel takes an ifalias only when a link is changed, not when it is made: set it at once.
         alias_attr = attr(_IFLA_IFALIAS, alias_b)
-        self._one(lambda _op, seq: _HDR.pack(16 + _IFINFOMSG.size + len(alias_attr), _RTM_NEWLINK,
-                                             _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) +
-                  _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + alias_attr)
+        try:
+            self._one(lambda _op, seq: _HDR.pack(16 + _IFINFOMSG.size + len(alias_attr), _RTM_NEWLINK,
+                                                 _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) +
+                      _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + alias_attr)
+        except OSError:
+            # Unmarked, the device would be foreign to hostgw from now on: it goes again, and the refusal is reported.
+            self.link_del(index)
+            raise
         return index
 
     def _one(self, encode):

@@ -291,28 +291,40 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     mode, opts = _node_vxlan.mode_of(p)
     if p['state'] == 'absent':
         result = plain_routes(p, kernel, check_mode, diff, policy)
-        return _remove_devices(kernel, result, check_mode, policy)
+        return _remove_devices(kernel, result, opts['name'], check_mode, diff, policy)
     if mode == 'fail' and not p.get('vxlan_state'):
-        return plain_routes(p, kernel, check_mode, diff, policy)
+        result = plain_routes(p, kernel, check_mode, diff, policy)
+        if not p.get('purge', True):
+            return result      # routes through the device may remain: so does the device
+        # Switched back from vxlan: the owned routes through hostgw's device are gone (replaced or purged), and the
+        # device goes too (the role's firewall no longer guards its port).
+        return _remove_devices(kernel, result, opts['name'], check_mode, diff, policy)
     links, addrs = kernel.links(), kernel.addrs()
     dev_index, _dev_name = find_dev(links, addrs, p['uplink'], p['node_ip'])
     conflicts = [] if policy.keep_going else None
     vx = _node_vxlan.plan(p, kernel, links, addrs, dev_index, policy, conflicts)
     failures = []
     ok = True
+    metric = p.get('metric')
+
+    def metric_of(family):
+        return DEFAULT_METRIC[family] if metric is None else _metric_of(metric, family)
+
+    def route_params(index, routes_ok=True):
+        encap = vx.encapsulated_routes(metric_of, index) if routes_ok else []
+        return dict(p, routes=vx.direct, members=None, encapsulated=encap, link_names={index: vx.name})
     if not check_mode and (vx.actions or vx.fdb_put or vx.neigh_put):
+        # The routes are planned (and checked: foreign routes, off-link direct peers, a down uplink) before the device
+        # or any entry is made: a refusal then changes nothing.
+        plain_routes(route_params(vx.index), kernel, True, False, policy)
         try:
             ok = _node_vxlan.apply_before(vx, kernel, failures, policy, apply_bridge_action)
         except OSError as e:
             act = getattr(e, 'hostgw_action', None)
             raise NodeError('vxlan %s: failed at "%s": %s; re-run to converge'
-                            % (vx.name, _line(act) if act else 'entries', e), changed=bool(getattr(e, 'hostgw_done', 1)))
+                            % (vx.name, _line(act) if act else 'entries', e), changed=bool(getattr(e, 'hostgw_done', [])))
     index = vx.applied_index if vx.applied_index is not None else vx.index
-    metric = p.get('metric')
-    encap = vx.encapsulated_routes(lambda f: DEFAULT_METRIC[f] if metric is None else _metric_of(metric, f), index) \
-        if ok else []
-    q = dict(p, routes=vx.direct, members=None, encapsulated=encap, link_names={index: vx.name})
-    result = plain_routes(q, kernel, check_mode, diff, policy)
+    result = plain_routes(route_params(index, ok), kernel, check_mode, diff, policy)
     if not check_mode:
         if vx.applied_index is not None:
             vx.link = dict(index=vx.applied_index, name=vx.name)
@@ -331,7 +343,7 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
                            direct=sorted(set(r['host'] for r in vx.direct if r.get('host'))),
                            encapsulated=[peer.host for peer in vx.peers])
     result['changed'] = bool(result['changed'] or vx.changed)
-    state = _node_vxlan.boot_state(vx, opts)
+    state = _node_vxlan.boot_state(vx, opts, metric)
     if state is not None and 'boot_state' in result:
         result['boot_state']['vxlan'] = state
         result['boot_state']['cross_subnet'] = 'vxlan'
@@ -346,18 +358,24 @@ def _metric_of(metric, family):
     return _metric(metric, family)
 
 
-def _remove_devices(kernel, result, check_mode, policy):
-    """Teardown: hostgw's VXLAN devices go with the routes (their FDB and neighbor entries with them)."""
+def _remove_devices(kernel, result, name, check_mode, diff, policy):
+    """hostgw's VXLAN device ``name`` goes after the routes (its FDB and neighbor entries with it): at teardown, and
+    when the node no longer uses it. Only a VXLAN link of that name with hostgw's mark."""
     if not policy.delete:
         return result
-    gone = []
-    for link in _node_vxlan.owned_devices(kernel.links()):
-        if not check_mode:
+    link = next((x for x in _node_vxlan.owned_devices(kernel.links()) if x['name'] == name), None)
+    if link is None:
+        return result
+    if not check_mode:
+        try:
             kernel.link_del(link['index'])
-        gone.append(link['name'])
-    if gone:
-        result['vxlan'] = dict(device=None, changes=['delete %s' % n for n in gone], direct=[], encapsulated=[])
-        result['changed'] = True
+        except OSError as e:
+            result['changed'] = True
+            raise NodeError('vxlan %s: cannot remove the device: %s; re-run to converge' % (name, e), **result)
+    result['vxlan'] = dict(device=None, changes=['delete %s' % name], direct=[], encapsulated=[])
+    result['changed'] = True
+    if diff and 'diff' in result:
+        result['diff']['before'] += 'vxlan %s (hostgw\'s VXLAN device)\n' % name
     return result
 
 
@@ -437,12 +455,16 @@ def _routes_once(p, kernel, check_mode, diff, policy):
     result['changed'] = plan.changed
     if check_mode or not plan.changed:
         result['added'] = [plan.line_w(w) for w in plan.changes.add]
-        result['replaced'] = [plan.line_w(w) for _old, w in plan.changes.replace]
+        result['replaced'] = [plan.line_w(w) for _old, w in plan.changes.replace + plan.changes.move]
         result['removed'] = [plan.line_k(r) for r in plan.changes.delete]
         result['nexthops_added'] = [plan.line_n(n) for n in plan.nh_add]
         result['nexthops_removed'] = [plan.line_n(n) for n in plan.nh_delete]
         return result
-    return _apply_routes(kernel, plan, result, policy)
+    result['_moved'] = []     # the old halves of RouteChanges.move (the new halves are in replaced)
+    result = _apply_routes(kernel, plan, result, policy)
+    if result.pop('_moved'):
+        result['changed'] = True
+    return result
 
 
 def _plan_absent(read, proto):
@@ -517,6 +539,9 @@ def _apply_routes(kernel, plan, result, policy):
     nh = plan.nh
     phases = (('add', plan.nh_add, plan.line_n, 'nexthops_added', 'nexthop'),
               ('replace', [w for _old, w in plan.changes.replace], plan.line_w, 'replaced', 'wanted'),
+              # IPv6 routes moving onto the VXLAN device (RouteChanges.move): the old route, then the new one
+              ('delete', [old for old, _w in plan.changes.move], plan.line_k, '_moved', 'kernel'),
+              ('add', [w for _old, w in plan.changes.move], plan.line_w, 'replaced', 'wanted'),
               ('add', plan.changes.add, plan.line_w, 'added', 'wanted'),
               ('delete', plan.changes.delete, plan.line_k, 'removed', 'kernel'),
               ('delete', plan.nh_delete, plan.line_n, 'nexthops_removed', 'nexthop'))

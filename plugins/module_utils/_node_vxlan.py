@@ -6,7 +6,7 @@
 seam, plan with ``_vxlan``, apply in the order the routes need (device, FDB, neighbors before the routes; stale
 neighbors, FDB entries and the device after them). Under both policies of ``_node`` (run time converges, boot only
 adds and replaces what is hostgw's). A link of the device's name that is not hostgw's VXLAN device, or a foreign
-VXLAN device on the same VNI and port, is never touched.
+VXLAN device on the same UDP port, is never touched.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class VxPlan:
         self.my_ip = None
         self.subnets = []
         self.done, self.applied_index = [], None
+        self.fdb_fix = []    # remotes of a wanted MAC that are not the peer's: deleted before the entry is put
 
     @property
     def index(self):
@@ -133,10 +134,10 @@ def plan(p, kernel, links, addrs, dev_index, policy, conflicts):
                         'vxlan.name to another name or remove it' % (vx.name, link.get('kind'), link.get('alias')))
     for other in links:
         info = other.get('vxlan') or {}
-        if other is not link and other.get('kind') == 'vxlan' and info.get('port') == opts['port'] \
-                and info.get('id') == opts['vni']:
-            problems.append('VXLAN device %s uses VNI %d on UDP port %d already (another overlay, such as Flannel\'s '
-                            'flannel.1): set vxlan.vni or vxlan.port to others' % (other['name'], opts['vni'], opts['port']))
+        if other is not link and other.get('kind') == 'vxlan' and info.get('port') == opts['port']:
+            # Another VNI on the port would work in the kernel, but hostgw's firewall guards the port, not the VNI.
+            problems.append('VXLAN device %s uses UDP port %d already (another overlay, such as Flannel\'s flannel.1): '
+                            'set vxlan.port to another port' % (other['name'], opts['port']))
     if problems:
         if conflicts is None:
             raise RouteError(problems)
@@ -161,6 +162,7 @@ def plan(p, kernel, links, addrs, dev_index, policy, conflicts):
             fdb_now, neigh_now = [], []
         vx.fdb_put, vx.neigh_put, vx.neigh_del, vx.fdb_del = _vxlan.plan_entries(
             vx.peers, vx.index, fdb_now, neigh_now, delete=policy.delete)
+        vx.fdb_fix = _vxlan.stale_remotes(vx.peers, vx.index, fdb_now)
         vx.after_lines = [_vxlan.device_line(vx.spec)] + ['address %s' % a for a in vx.spec['addresses']] + \
             [_vxlan.fdb_line(e, vx.name) for e in _vxlan.plan_entries(vx.peers, 0, [], [])[0]] + \
             [_vxlan.neigh_line(e, vx.name) for e in _vxlan.plan_entries(vx.peers, 0, [], [])[1]]
@@ -235,9 +237,13 @@ def apply_before(vx, kernel, failures, policy, link_action):
         done.append(act)
     vx.done = done
     vx.applied_index = index
-    entries = [('put', e._replace(index=index)) for e in vx.fdb_put] + \
+    entries = [('delete', e) for e in vx.fdb_fix] + [('put', e._replace(index=index)) for e in vx.fdb_put] + \
         [('put', e._replace(index=index)) for e in vx.neigh_put]
-    return _entries(kernel, entries, failures, policy)
+    try:
+        return _entries(kernel, entries, failures, policy)
+    except OSError as e:
+        e.hostgw_done = done + ['entries']
+        raise
 
 
 def _entries(kernel, ops, failures, policy):
@@ -272,7 +278,7 @@ def apply_after(vx, kernel, failures, policy):
     return ok
 
 
-def boot_state(vx, opts):
+def boot_state(vx, opts, metric=None):
     """What the boot restore needs to rebuild the VXLAN part (None when the node has no encapsulated peers)."""
     if not vx.peers:
         return None
@@ -283,4 +289,4 @@ def boot_state(vx, opts):
             entry['subnet' if family == 4 else 'subnet6'] = dest
         peers.append(entry)
     return dict(name=opts['name'], vni=opts['vni'], port=opts['port'], node_ip=vx.my_ip, subnets=vx.subnets,
-                peers=peers)
+                peers=peers, metric=metric)

@@ -99,7 +99,7 @@ def _is_own_vxlan(link):
 
 
 def _check_vxlan(name, links, vxlan, errors):
-    """The VXLAN device's name is free or hostgw's own device, and no other VXLAN device uses its VNI and port."""
+    """The VXLAN device's name is free or hostgw's own device, and no other VXLAN device uses its port."""
     from ansible_collections.hostgw.network.plugins.module_utils._vxlan import OWNER_ALIAS  # pylint: disable=import-outside-toplevel
     dev = links.get(vxlan['name'])
     if dev is not None and (dev.get('kind') != 'vxlan' or dev.get('alias') != OWNER_ALIAS):
@@ -107,11 +107,11 @@ def _check_vxlan(name, links, vxlan, errors):
                       'device (set hostgw_vxlan_name)' % (name, dev.get('kind') or 'non-vxlan', vxlan['name']))
     for link in links.values():
         info = link.get('vxlan') or {}
-        if link is not dev and link.get('kind') == 'vxlan' and info.get('id') == vxlan['vni'] \
-                and info.get('port') == vxlan['port']:
-            errors.append('host %s: VXLAN device %s uses VNI %d on UDP port %d already (another overlay, such as '
-                          "Flannel's flannel.1); set hostgw_vxlan_vni or hostgw_vxlan_port to others, or remove it"
-                          % (name, link.get('name'), vxlan['vni'], vxlan['port']))
+        if link is not dev and link.get('kind') == 'vxlan' and info.get('port') == vxlan['port']:
+            # Another VNI on the port would work in the kernel, but hostgw's firewall guards the port, not the VNI.
+            errors.append('host %s: VXLAN device %s uses UDP port %d already (another overlay, such as '
+                          "Flannel's flannel.1); set hostgw_vxlan_port to another port, or remove it"
+                          % (name, link.get('name'), vxlan['port']))
 
 
 def check_mesh(plan, facts_by_host, bridge, iface_by_host=None, proto=DEFAULT_PROTO, uplink_var='hostgw_iface',

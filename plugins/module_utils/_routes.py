@@ -65,10 +65,11 @@ class RouteChanges:
         self.delete = []     # KRoute
         self.unchanged = 0
         self.skipped = []    # WRoute whose next hop is this host itself
+        self.move = []       # (KRoute old, WRoute new) that cannot be replaced in place: deleted, then added
 
     @property
     def changed(self):
-        return bool(self.add or self.replace or self.delete)
+        return bool(self.add or self.replace or self.delete or self.move)
 
 
 def route_line(family, dest, via, dev, proto, metric, nhid=None):
@@ -304,7 +305,12 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
             changes.delete.extend(r for r in owned if r is not exact[0])
             continue
         same_slot = [r for r in owned if r.metric == w.metric]
-        if same_slot:
+        if same_slot and w.family == 6 and w.onlink and same_slot[0].oif != w.oif:
+            # IPv6 checks an onlink gateway against the table: the route being replaced (the peer's subnet via the
+            # uplink) holds the gateway, on another link, and the kernel refuses the replacement (EINVAL).
+            changes.move.append((same_slot[0], w))
+            changes.delete.extend(r for r in owned if r is not same_slot[0])
+        elif same_slot:
             changes.replace.append((same_slot[0], w))
             changes.delete.extend(r for r in owned if r is not same_slot[0])
         else:
@@ -342,12 +348,12 @@ def owned_lines(existing, proto, names):
 
 def after_lines(existing, changes, dev_name, proto, names, nh_ids=None):
     """The owned routes once ``changes`` are applied (for --diff)."""
-    gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace)
+    gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace + changes.move)
     nh = nh_ids or {}
     lines = [route_line(r.family, r.dest, r.via, names.get(r.oif, r.oif), proto, r.metric, r.nhid)
              for r in existing if r.proto == proto and id(r) not in gone]
     lines.extend(wanted_line(w, dev_name, proto, names, nh.get(w.via)) for w in changes.add)
-    lines.extend(wanted_line(w, dev_name, proto, names, nh.get(w.via)) for _old, w in changes.replace)
+    lines.extend(wanted_line(w, dev_name, proto, names, nh.get(w.via)) for _old, w in changes.replace + changes.move)
     return sorted(lines)
 
 
@@ -387,7 +393,7 @@ def unused_nexthops(nexthops, existing, changes, proto, keep_ids=()):
     candidates = [n for n in nexthops if n.proto == proto and n.id not in keep]
     if not candidates:
         return []     # the common case (every owned object is wanted): no need to look at the routes
-    gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace)
+    gone = set(id(r) for r in changes.delete) | set(id(old) for old, _new in changes.replace + changes.move)
     used = set(r.nhid for r in existing if r.nhid and id(r) not in gone)
     return [n for n in candidates if n.id not in used]
 

@@ -174,8 +174,21 @@ def plan_entries(peers, index, fdb_now, neigh_now, delete=True):
     neigh_del, fdb_del = [], []
     if delete:
         neigh_del = [e for key, e in sorted(have_neigh.items()) if key not in neigh]
-        fdb_del = [e for mac, es in sorted(have_fdb.items()) for e in es if mac not in fdb or e.dst != fdb[mac]]
+        fdb_del = [e for mac, es in sorted(have_fdb.items()) for e in es if mac not in fdb]
     return fdb_put, neigh_put, neigh_del, fdb_del
+
+
+def stale_remotes(peers, index, fdb_now):
+    """The FDB entries on link ``index`` of a peer's MAC that are not exactly the peer's one permanent remote (drift:
+    another remote, an appended second one, not permanent): deleted before the peer's entry is put again (a replace
+    would only rewrite the first remote of the MAC)."""
+    fdb = wanted_entries(peers)[0]
+    have = {}
+    for e in fdb_now:
+        if e.index == index and e.mac in fdb:
+            have.setdefault(e.mac, []).append(e)
+    return [e for mac, es in sorted(have.items()) if [(x.dst, x.state & NUD_PERMANENT) for x in es] !=
+            [(fdb[mac], NUD_PERMANENT)] for e in es]
 
 
 def device_spec(name, vni, port, my_ip, uplink_index, uplink_mtu, subnets):

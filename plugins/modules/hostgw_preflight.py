@@ -124,8 +124,8 @@ options:
       - V(fail) requires every peer's node IP to be on-link on each node's uplink (host-gw's one L2 segment).
       - V(vxlan) allows peers on other segments (M(hostgw.network.hostgw_route) reaches them through VXLAN) and checks
         instead that O(vxlan) can be hostgw's on every node, that is that no link of its name exists that is not
-        hostgw's VXLAN device and that no other VXLAN device uses its VNI and UDP port (such as Flannel's
-        C(flannel.1)).
+        hostgw's VXLAN device and that no other VXLAN device uses its UDP port, whatever its VNI (such as
+        Flannel's C(flannel.1); hostgw's firewall guards the port).
     type: str
     choices: [fail, vxlan]
     default: fail

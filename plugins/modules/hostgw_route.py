@@ -118,8 +118,8 @@ options:
       - >-
         The device (O(vxlan)) is C(nolearning), C(local <node IP>), C(dev <uplink>), its MTU the uplink's less 50 (70
         with an IPv6 underlay), its address the node's VTEP address (C(/32), C(/128)) per family, its ifalias
-        C(hostgw: managed vxlan). A link of the name that is not hostgw's, or another VXLAN device with the same VNI
-        and port (such as Flannel's C(flannel.1)), is an error naming it; nothing is changed.
+        C(hostgw: managed vxlan). A link of the name that is not hostgw's, or another VXLAN device on the same UDP
+        port whatever its VNI (such as Flannel's C(flannel.1)), is an error naming it; nothing is changed.
     type: str
     choices: [fail, vxlan]
     default: fail

@@ -147,10 +147,10 @@ def test_vxlan_guard_jump_follows_its_chain_and_goes_first():
     want = R.render(4, '10.244.0.0/16', '10.244.1.0/24', vxlan=(8472, ['10.168.0.2']))
     all_jumps = dict(((t, c), 1) for t, c, _s in R.JUMPS)
     _actions, steps = R.plan_iptables('ipv4', {}, all_jumps, want, [], 8472)
-    assert [s[0] for s in steps] == ['restore', 'append'] and steps[-1][2:] == ('INPUT', R.vxlan_jump(8472))
+    assert [s[0] for s in steps] == ['restore', 'insert'] and steps[-1][2:] == ('INPUT', R.vxlan_jump(8472))
     # port changed: the old jump goes, the new one comes after the chain is rewritten
     _actions, steps = R.plan_iptables('ipv4', dict(want), all_jumps, want, [R.vxlan_jump(4789)], 8472)
-    assert steps == [('delete', 'filter', 'INPUT', R.vxlan_jump(4789)), ('append', 'filter', 'INPUT', R.vxlan_jump(8472))]
+    assert steps == [('delete', 'filter', 'INPUT', R.vxlan_jump(4789)), ('insert', 'filter', 'INPUT', R.vxlan_jump(8472))]
     # guard switched off: jump, then chain
     plain = R.render(4, '10.244.0.0/16', '10.244.1.0/24')
     _actions, steps = R.plan_iptables('ipv4', dict(want), all_jumps, plain, [R.vxlan_jump(8472)], None)

@@ -69,3 +69,22 @@ def test_run_time_refusal_of_an_entry_stops_before_the_routes():
     with pytest.raises(_node.NodeError, match='vxlan hostgw.1: failed'):
         _node.routes(params(), k)
     assert not [r for r in k.routes_ if r.proto == 244]
+
+
+def test_switching_back_to_fail_mode_removes_the_device_once_every_peer_is_adjacent():
+    k = VxlanKernel()
+    _node.routes(params(), k)
+    near = dict((n, m) for n, m in MEMBERS.items() if n != 'far')
+    res = _node.routes(params(members=near, cross_subnet='fail'), k)
+    assert res['changed'] and res['vxlan']['changes'] == ['delete hostgw.1']
+    assert not any(x['name'] == 'hostgw.1' for x in k.links_)
+    assert _node.routes(params(members=near, cross_subnet='fail'), k)['changed'] is False
+
+
+def test_a_foreign_route_on_an_encapsulated_destination_fails_before_the_device_is_made():
+    from ansible_collections.hostgw.network.plugins.module_utils._routes import KRoute  # pylint: disable=import-outside-toplevel
+    k = VxlanKernel()
+    k.routes_.append(KRoute(4, '10.244.3.0/24', '10.168.0.9', 2, 4, 0, 1))      # someone else's (proto static)
+    with pytest.raises(_node.RouteError, match='hostgw does not own'):
+        _node.routes(params(), k)
+    assert not any(x['name'] == 'hostgw.1' for x in k.links_) and k.fdb_ == [] and k.neigh_ == []

@@ -55,11 +55,13 @@ def test_vxlan_device_name_and_port_must_be_free():
     with pytest.raises(PreflightError) as e:
         check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.1', vni=1, port=8472))
     assert e.value.errors == [
-        "host a: VXLAN device flannel.1 uses VNI 1 on UDP port 8472 already (another overlay, such as Flannel's "
-        "flannel.1); set hostgw_vxlan_vni or hostgw_vxlan_port to others, or remove it",
+        "host a: VXLAN device flannel.1 uses UDP port 8472 already (another overlay, such as Flannel's "
+        "flannel.1); set hostgw_vxlan_port to another port, or remove it",
         'host b: a veth link named hostgw.1 exists that hostgw does not own; hostgw needs that name for its VXLAN device '
         '(set hostgw_vxlan_name)']
-    assert check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.2', vni=2, port=8472))
+    with pytest.raises(PreflightError, match='uses UDP port 8472'):       # another VNI on the same port: still refused
+        check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.2', vni=2, port=8472))
+    assert check_mesh(PLAN, f, 'cni0', cross_subnet='vxlan', vxlan=dict(name='hostgw.2', vni=1, port=4789))
 
 
 def test_vtep_addresses_on_hostgws_own_device_are_not_foreign():

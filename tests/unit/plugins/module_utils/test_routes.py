@@ -482,3 +482,17 @@ def test_fast_ipv4_on_link_check_matches_ipaddress(vias, plen):
         return
     assert [w.via for w in skipped] == [w.via for w in wanted if w.via in ('172.16.0.1', '127.0.0.1')]
     assert all(ipaddress.ip_address(w.via) in net for w in keep)
+
+
+def test_ipv6_route_moving_onto_an_onlink_gateway_is_deleted_then_added():
+    from ansible_collections.hostgw.network.plugins.module_utils._routes import KRoute, WRoute, diff_routes  # pylint: disable=import-outside-toplevel
+    old6 = KRoute(6, 'fd00:244:2::/64', 'fd00:168::2', 2, 244, 1024, 1)
+    old4 = KRoute(4, '10.244.2.0/24', '10.168.0.2', 2, 244, 0, 1)
+    want6 = WRoute(6, 'fd00:244:2::/64', 'fd00:244:2::', 1024, 'a2', 9, True)
+    want4 = WRoute(4, '10.244.2.0/24', '10.244.2.0', 0, 'a2', 9, True)
+    changes = diff_routes([want6, want4], [old6, old4], 2)
+    assert changes.move == [(old6, want6)] and changes.replace == [(old4, want4)]
+    assert changes.changed and changes.delete == [] and changes.add == []
+    back = diff_routes([WRoute(6, 'fd00:244:2::/64', 'fd00:168::2', 1024, 'a2')],
+                       [KRoute(6, 'fd00:244:2::/64', 'fd00:244:2::', 9, 244, 1024, 1)], 2)
+    assert back.move == [] and len(back.replace) == 1                    # off the device: replaced in place

@@ -130,3 +130,14 @@ def test_mark_encapsulated_agrees_with_the_pairwise_rule():
     only_a = dict((k, dict(v)) for k, v in hosts.items() if k in ('a1', 'a2'))
     assert [h['encapsulated'] for h in V.mark_encapsulated(only_a).values()] == [False, False]
     assert 'encapsulated' not in V.mark_encapsulated({'n': {'node_ip': '10.0.0.1'}})['n']
+
+
+def test_drifted_remotes_of_a_peer_mac_are_deleted_before_its_entry_is_put():
+    _routes, peers = V.split_members(MEMBERS, '192.168.10.11', onlink('192.168.10.0/24'), {'192.168.10.11'})
+    mac = '0e:68:c0:a8:14:0b'
+    right = V.KFdb(7, mac, '192.168.20.11', V.NUD_PERMANENT)
+    assert V.stale_remotes(peers, 7, [right]) == []
+    wrong = V.KFdb(7, mac, '192.168.20.99', V.NUD_PERMANENT)
+    assert V.stale_remotes(peers, 7, [wrong]) == [wrong]
+    assert V.stale_remotes(peers, 7, [right, wrong]) == [right, wrong]      # an appended second remote: both go, one is put
+    assert V.plan_entries(peers, 7, [right, wrong], [])[3] == []          # never deleted after the put (ENOENT)
