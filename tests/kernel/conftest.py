@@ -310,6 +310,27 @@ def mesh_factory(netns_factory):
     return make
 
 
+def bridge_and_pod(netns_factory, node, gw4, gw6, pod4, pod6, routes4=(), routes6=()):
+    """A node's bridge cni0 with gateways ``gw4``/``gw6`` (CIDR) and one "pod" namespace behind it (a veth into
+    cni0) with ``pod4``/``pod6`` (CIDR) and routes to ``routes4``/``routes6`` via the gateways (never a default route).
+    Returns the pod's namespace."""
+    node.ip('link', 'add', 'cni0', 'type', 'bridge')
+    node.ip('addr', 'add', gw4, 'dev', 'cni0')
+    node.ip('addr', 'add', gw6, 'dev', 'cni0', 'nodad')
+    node.ip('link', 'set', 'cni0', 'up')
+    pod = netns_factory()
+    node.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name)
+    node.ip('link', 'set', 'veth0', 'master', 'cni0', 'up')
+    pod.ip('link', 'set', 'eth0', 'up')
+    pod.ip('addr', 'add', pod4, 'dev', 'eth0')
+    pod.ip('addr', 'add', pod6, 'dev', 'eth0', 'nodad')
+    for dest in routes4:
+        pod.ip('route', 'add', dest, 'via', gw4.split('/')[0])
+    for dest in routes6:
+        pod.ip('-6', 'route', 'add', dest, 'via', gw6.split('/')[0])
+    return pod
+
+
 @pytest.fixture
 def mesh(mesh_factory):
     return mesh_factory(4)

@@ -14,6 +14,8 @@ import re
 import subprocess
 import time
 
+from conftest import bridge_and_pod
+
 NETWORK = '10.244.0.0/16'
 NETWORK6 = 'fd00:10:244::/56'
 BACKENDS = ('nftables', 'iptables')
@@ -118,23 +120,11 @@ class Mesh2:
         self.subnet6 = {'a': 'fd00:10:244:1::/64', 'b': 'fd00:10:244:2::/64'}
         self.pod_ip6 = {'a': 'fd00:10:244:1::2', 'b': 'fd00:10:244:2::2'}
         for name, i in (('a', 1), ('b', 2)):
-            n = self.nodes[name]
-            n.ip('link', 'add', 'cni0', 'type', 'bridge')
-            n.ip('addr', 'add', '10.244.%d.1/24' % i, 'dev', 'cni0')
-            n.ip('addr', 'add', 'fd00:10:244:%d::1/64' % i, 'dev', 'cni0', 'nodad')
-            n.ip('link', 'set', 'cni0', 'up')
-            pod = netns_factory()
-            n.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name)
-            n.ip('link', 'set', 'veth0', 'master', 'cni0', 'up')
-            pod.ip('link', 'set', 'eth0', 'up')
-            pod.ip('addr', 'add', '%s/24' % self.pod_ip[name], 'dev', 'eth0')
-            pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.%d.1' % i)
             # the pod reaches the outside through its node: a route to the underlay, never a default route
-            pod.ip('route', 'add', '10.168.0.0/24', 'via', '10.244.%d.1' % i)
-            pod.ip('addr', 'add', '%s/64' % self.pod_ip6[name], 'dev', 'eth0', 'nodad')
-            pod.ip('-6', 'route', 'add', 'fd00:10:244::/56', 'via', 'fd00:10:244:%d::1' % i)
-            pod.ip('-6', 'route', 'add', 'fd00:168::/64', 'via', 'fd00:10:244:%d::1' % i)
-            self.pods[name] = pod
+            self.pods[name] = bridge_and_pod(
+                netns_factory, self.nodes[name], '10.244.%d.1/24' % i, 'fd00:10:244:%d::1/64' % i,
+                '%s/24' % self.pod_ip[name], '%s/64' % self.pod_ip6[name], ['10.244.0.0/16', '10.168.0.0/24'],
+                ['fd00:10:244::/56', 'fd00:168::/64'])
         self.nodes['a'].ip('route', 'add', '10.244.2.0/24', 'via', '10.168.0.2', 'dev', 'eth0')
         self.nodes['b'].ip('route', 'add', '10.244.1.0/24', 'via', '10.168.0.1', 'dev', 'eth0')
         self.nodes['a'].ip('-6', 'route', 'add', 'fd00:10:244:2::/64', 'via', 'fd00:168::2', 'dev', 'eth0')

@@ -22,7 +22,7 @@ import subprocess
 
 import pytest
 
-from conftest import sh
+from conftest import bridge_and_pod, sh
 
 NODES = {
     # name: (segment, node IP/prefix, pod index)
@@ -91,18 +91,8 @@ def lab(netns_factory):
         n.sysctl('net.ipv6.conf.all.forwarding', 1)
         n.ip('addr', 'add', 'fd00:168:%s::%d/64' % (seg.lower(), i), 'dev', 'eth0', 'nodad')
         # The node's bridge and its "pod".
-        n.ip('link', 'add', 'cni0', 'type', 'bridge')
-        n.ip('addr', 'add', '10.244.%d.1/24' % i, 'dev', 'cni0')
-        n.ip('addr', 'add', 'fd00:244:%d::1/64' % i, 'dev', 'cni0', 'nodad')
-        n.ip('link', 'set', 'cni0', 'up')
-        pod = netns_factory()
-        n.ip('link', 'add', 'veth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod.name)
-        n.ip('link', 'set', 'veth0', 'master', 'cni0', 'up')
-        pod.ip('link', 'set', 'eth0', 'up')
-        pod.ip('addr', 'add', '10.244.%d.2/24' % i, 'dev', 'eth0')
-        pod.ip('addr', 'add', 'fd00:244:%d::2/64' % i, 'dev', 'eth0', 'nodad')
-        pod.ip('route', 'add', '10.244.0.0/16', 'via', '10.244.%d.1' % i)
-        pod.ip('-6', 'route', 'add', 'fd00:244::/40', 'via', 'fd00:244:%d::1' % i)
+        pod = bridge_and_pod(netns_factory, n, '10.244.%d.1/24' % i, 'fd00:244:%d::1/64' % i, '10.244.%d.2/24' % i,
+                             'fd00:244:%d::2/64' % i, ['10.244.0.0/16'], ['fd00:244::/40'])
         nodes[name], pods[name] = n, pod
         members[name] = dict(subnet='10.244.%d.0/24' % i, node_ip=ip, node_prefix=int(plen))
     return Lab(nodes, pods, router, members, list(segs.values()))
