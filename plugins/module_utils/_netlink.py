@@ -800,10 +800,10 @@ class Kernel:
         index = next(x['index'] for x in self.links() if x['name'] == spec['name'])
         # The kernel takes an ifalias only when a link is changed, not when it is made: set it at once.
         alias_attr = attr(_IFLA_IFALIAS, alias_b)
+        alias_msg = b''.join((_IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0), alias_attr))
         try:
-            self._one(lambda _op, seq: _HDR.pack(16 + _IFINFOMSG.size + len(alias_attr), _RTM_NEWLINK,
-                                                 _NLM_F_REQUEST | _NLM_F_ACK, seq, 0) +
-                      _IFINFOMSG.pack(socket.AF_UNSPEC, 0, index, 0, 0) + alias_attr)
+            self._one(lambda _op, seq: b''.join((_HDR.pack(16 + len(alias_msg), _RTM_NEWLINK, _NLM_F_REQUEST | _NLM_F_ACK,
+                                                           seq, 0), alias_msg)))
         except OSError:
             # Unmarked, the device would be foreign to hostgw from now on: it goes again, and the refusal is reported.
             self.link_del(index)
@@ -849,8 +849,8 @@ class Kernel:
         if family == socket.AF_INET6:
             attrs += _ATTR_U32.pack(8, _IFA_FLAGS, IFA_F_NODAD)
         flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
-        self._one(lambda _op, seq: _HDR.pack(16 + _IFADDRMSG.size + len(attrs), _RTM_NEWADDR, flags, seq, 0) +
-                  _IFADDRMSG.pack(family, int(plen), 0, 0, index) + attrs)
+        msg = b''.join((_IFADDRMSG.pack(family, int(plen), 0, 0, index), attrs))
+        self._one(lambda _op, seq: b''.join((_HDR.pack(16 + len(msg), _RTM_NEWADDR, flags, seq, 0), msg)))
 
     def addr_del(self, index, cidr):
         ip, plen = cidr.split('/')

@@ -187,8 +187,11 @@ def stale_remotes(peers, index, fdb_now):
     for e in fdb_now:
         if e.index == index and e.mac in fdb:
             have.setdefault(e.mac, []).append(e)
-    return [e for mac, es in sorted(have.items()) if [(x.dst, x.state & NUD_PERMANENT) for x in es] !=
-            [(fdb[mac], NUD_PERMANENT)] for e in es]
+    out = []
+    for mac, es in sorted(have.items()):
+        if [(x.dst, x.state & NUD_PERMANENT) for x in es] != [(fdb[mac], NUD_PERMANENT)]:
+            out.extend(es)
+    return out
 
 
 def device_spec(name, vni, port, my_ip, uplink_index, uplink_mtu, subnets):
