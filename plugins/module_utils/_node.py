@@ -41,6 +41,7 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     DEFAULT_METRIC,
     RouteChanges,
     RouteError,
+    _metric as route_metric,
     after_lines,
     check_next_hops,
     is_link_local,
@@ -308,7 +309,7 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     metric = p.get('metric')
 
     def metric_of(family):
-        return DEFAULT_METRIC[family] if metric is None else _metric_of(metric, family)
+        return DEFAULT_METRIC[family] if metric is None else route_metric(metric, family)
 
     def route_params(index, routes_ok=True):
         encap = vx.encapsulated_routes(metric_of, index) if routes_ok else []
@@ -346,16 +347,10 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     state = _node_vxlan.boot_state(vx, opts, metric)
     if state is not None and 'boot_state' in result:
         result['boot_state']['vxlan'] = state
-        result['boot_state']['cross_subnet'] = 'vxlan'
     if diff and 'diff' in result and (vx.before_lines or vx.after_lines):
         result['diff']['before'] += ''.join('vxlan %s\n' % x for x in sorted(vx.before_lines))
         result['diff']['after'] += ''.join('vxlan %s\n' % x for x in sorted(vx.after_lines))
     return result
-
-
-def _metric_of(metric, family):
-    from ansible_collections.hostgw.network.plugins.module_utils._routes import _metric  # pylint: disable=import-outside-toplevel
-    return _metric(metric, family)
 
 
 def _remove_devices(kernel, result, name, check_mode, diff, policy):

@@ -40,8 +40,7 @@ def owned_devices(links):
 
 def _peers_of(entries):
     """``Peer`` tuples from saved entries (``{host, node_ip, subnet, subnet6}``: what the boot state records)."""
-    return _vxlan.split_members(dict((e.get('host') or e['node_ip'], e) for e in entries or []), '0.0.0.0',
-                                OnLink([]), set())[1]
+    return [_vxlan.peer_of(e.get('host') or e['node_ip'], e) for e in entries or []]
 
 
 class VxPlan:
@@ -56,7 +55,7 @@ class VxPlan:
         self.before_lines, self.after_lines = [], []
         self.my_ip = None
         self.subnets = []
-        self.done, self.applied_index = [], None
+        self.applied_index = None
         self.fdb_fix = []    # remotes of a wanted MAC that are not the peer's: deleted before the entry is put
 
     @property
@@ -152,33 +151,39 @@ def plan(p, kernel, links, addrs, dev_index, policy, conflicts):
         _plan_device(vx, addrs, policy)
     elif link is not None and policy.delete:
         vx.after.append(('delete', vx.name))
+    fdb_now, neigh_now = [], []
     if link is not None:
-        vx.before_lines = _device_lines(link, kernel, addrs)
+        # One dump each, for the plan and the --diff's before.
+        fdb_now = [e for e in kernel.fdb() if e.index == link['index']]
+        neigh_now = [e for e in kernel.neighbors() if e.index == link['index'] and not e.state & _vxlan.NUD_NOARP]
+        vx.before_lines = _device_lines(link, addrs, fdb_now, neigh_now)
     if vx.spec is not None:
-        if link is not None and not vx.recreate:
-            fdb_now = [e for e in kernel.fdb() if e.index == link['index']]
-            neigh_now = [e for e in kernel.neighbors() if e.index == link['index']]
-        else:
-            fdb_now, neigh_now = [], []
+        if vx.recreate:
+            fdb_now, neigh_now = [], []      # the new device starts empty
         vx.fdb_put, vx.neigh_put, vx.neigh_del, vx.fdb_del = _vxlan.plan_entries(
             vx.peers, vx.index, fdb_now, neigh_now, delete=policy.delete)
         vx.fdb_fix = _vxlan.stale_remotes(vx.peers, vx.index, fdb_now)
+        fdb, neigh = _vxlan.wanted_entries(vx.peers)
         vx.after_lines = [_vxlan.device_line(vx.spec)] + ['address %s' % a for a in vx.spec['addresses']] + \
-            [_vxlan.fdb_line(e, vx.name) for e in _vxlan.plan_entries(vx.peers, 0, [], [])[0]] + \
-            [_vxlan.neigh_line(e, vx.name) for e in _vxlan.plan_entries(vx.peers, 0, [], [])[1]]
+            [_vxlan.fdb_line(_vxlan.KFdb(0, mac, dst, _vxlan.NUD_PERMANENT), vx.name) for mac, dst in sorted(fdb.items())] + \
+            [_vxlan.neigh_line(_vxlan.KNeigh(0, family, ip, mac, _vxlan.NUD_PERMANENT), vx.name)
+             for (family, ip), mac in sorted(neigh.items())]
     return vx
 
 
-def _device_lines(link, kernel, addrs):
+def _device_lines(link, addrs, fdb_now, neigh_now):
+    """The device as it is, for --diff: its settings, addresses, FDB and neighbor entries."""
     info = link.get('vxlan') or {}
     spec = dict(name=link['name'], vni=info.get('id') or 0, port=info.get('port') or 0, local=info.get('local'),
                 mtu=link.get('mtu'), mac=link.get('mac'))
-    lines = [_vxlan.device_line(spec)]
+    line = _vxlan.device_line(spec)
+    if info.get('learning'):
+        line = line.replace(' nolearning', ' learning')
+    lines = [line]
     lines += ['address %s/%d' % (a.address, a.prefixlen) for a in addrs
               if a.index == link['index'] and not is_link_local(a.address)]
-    lines += [_vxlan.fdb_line(e, link['name']) for e in kernel.fdb() if e.index == link['index'] and e.dst]
-    lines += [_vxlan.neigh_line(e, link['name']) for e in kernel.neighbors()
-              if e.index == link['index'] and not e.state & _vxlan.NUD_NOARP]
+    lines += [_vxlan.fdb_line(e, link['name']) for e in fdb_now if e.dst]
+    lines += [_vxlan.neigh_line(e, link['name']) for e in neigh_now]
     return lines
 
 
@@ -235,7 +240,6 @@ def apply_before(vx, kernel, failures, policy, link_action):
                 return False
             continue
         done.append(act)
-    vx.done = done
     vx.applied_index = index
     entries = [('delete', e) for e in vx.fdb_fix] + [('put', e._replace(index=index)) for e in vx.fdb_put] + \
         [('put', e._replace(index=index)) for e in vx.neigh_put]

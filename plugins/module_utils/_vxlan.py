@@ -131,14 +131,20 @@ def split_members(members, my_ip, my_onlink, local_ips):
                 if dest and via:
                     routes.append({'host': name, 'dest': dest, 'via': via})
             continue
-        vteps = []
-        for dest in (h.get('subnet'), h.get('subnet6')):
-            if dest:
-                net = ipaddress.ip_network(dest)
-                vteps.append((net.version, str(net), vtep_address(dest)))
-        if vteps:
-            peers.append(Peer(name, h['node_ip'], vtep_mac(h['node_ip']), tuple(vteps)))
+        peer = peer_of(name, h)
+        if peer.vteps:
+            peers.append(peer)
     return routes, peers
+
+
+def peer_of(name, entry):
+    """The encapsulated ``Peer`` of a member entry (``node_ip``, ``subnet``, ``subnet6``)."""
+    vteps = []
+    for dest in (entry.get('subnet'), entry.get('subnet6')):
+        if dest:
+            net = ipaddress.ip_network(dest)
+            vteps.append((net.version, str(net), vtep_address(dest)))
+    return Peer(name, entry['node_ip'], vtep_mac(entry['node_ip']), tuple(vteps))
 
 
 def wanted_entries(peers):
