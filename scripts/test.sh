@@ -15,7 +15,8 @@
 # and the newest supported ansible-core, sanity compile/import on every supported target Python), compat (the role
 # converged and re-run with changed=0 on a 2-host podman lab from each of those ansible-core versions, inventory in
 # the kubespray style with ansible.utils.ipaddr filters), hosts (Debian 12 and 13 hosts with systemd over SSH and sudo,
-# real reboots: tests/hosts, docs/real-hosts.md). docs/ecosystem.md explains galaxy to compat.
+# real reboots, and Debian 13 hosts on two segments behind a router host with hostgw_cross_subnet: vxlan:
+# tests/hosts, docs/real-hosts.md). docs/ecosystem.md explains galaxy to compat.
 # Ends with a line "stages: N passed, N failed" over the stages.
 set -euo pipefail
 
@@ -138,7 +139,8 @@ stage_role() {
 }
 
 stage_hosts() {
-    # systemd + SSH container hosts (Debian 12 and 13), molecule over SSH with sudo, real reboots, drift repair.
+    # systemd + SSH container hosts (Debian 12 and 13, and 13 on two segments), molecule over SSH with sudo, real
+    # reboots, drift repair.
     "$REPO/scripts/test-hosts.sh"
 }
 

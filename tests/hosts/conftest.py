@@ -177,13 +177,22 @@ def lab():
         hosts = yaml.safe_load(f)['all']['hosts']
     with open(os.path.join(ssh_dir, 'molecule_inventory')) as f:
         inventory = f.read().strip()
+    # The scenario's groups (molecule.yml platforms): the nodes are hostgw_nodes; a router is only a router.
+    scenario = os.environ.get('HOSTGW_HOSTS_SCENARIO', '')
+    groups = {}
+    molecule_yml = os.path.join(REPO, 'molecule', scenario, 'molecule.yml')
+    if scenario and os.path.exists(molecule_yml):
+        with open(molecule_yml) as f:
+            groups = {p['name']: p.get('groups', []) for p in yaml.safe_load(f)['platforms']}
+    every = [Host(h, v['ansible_host'], ssh_dir) for h, v in sorted(hosts.items())]
     lab = {
         'name': name,
-        'hosts': [Host(h, v['ansible_host'], ssh_dir) for h, v in sorted(hosts.items())],
+        'hosts': [h for h in every if 'hostgw_nodes' in groups.get(h.name, ['hostgw_nodes'])],
+        'routers': [h for h in every if 'routers' in groups.get(h.name, [])],
         'inventory': inventory,
         'ansible_cfg': os.path.join(os.path.dirname(inventory), 'ansible.cfg'),
     }
-    for h in lab['hosts']:
+    for h in every:
         h.wait_booted()
     return lab
 

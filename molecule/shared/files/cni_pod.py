@@ -78,9 +78,10 @@ def add(pods):
 def delete(pods):
     conf = conflist()
     for pod in pods:
+        # DEL also when the namespace is gone (a reboot took it), as runtimes do: host-local releases the address.
+        for plugin in reversed(conf['plugins']):
+            run_plugin('DEL', conf, plugin, pod, None)
         if os.path.exists('/var/run/netns/' + pod):
-            for plugin in reversed(conf['plugins']):
-                run_plugin('DEL', conf, plugin, pod, None)
             subprocess.run(['ip', 'netns', 'delete', pod], check=True)
     print(json.dumps({'deleted': pods}))
 
