@@ -49,7 +49,7 @@ class Node:
         self.segment = _segment(host.ip)
         gateway = [a for a in host.bridge_addrs() if '.' in a][0]
         self.subnet = str(ipaddress.ip_interface(gateway).network)
-        self.vtep = self.subnet.split('/')[0]
+        self.vtep = self.subnet.split('/', maxsplit=1)[0]
         self.mac = _mac(host.ip)
 
     def __repr__(self):
@@ -194,7 +194,7 @@ def test_vxlan_from_outside_the_mesh_reaches_no_pod(mesh, router, ansible):
     public knowledge, derived from its IP) and sends to a1's pod from an address of b1's pod subnet, which strict
     rp_filter on a1 lets in from the device. With hostgw's guard nothing reaches the pod; with the guard's chain
     flushed it does (the test can fail); the role's next run on a1 alone puts the guard back."""
-    a1, _, b1 = a_pair(mesh)
+    a1, b1 = a_pair(mesh)[0], a_pair(mesh)[2]
     pod_ip = a1.host.ensure_pod('p1')
     spoof = str(ipaddress.ip_network(b1.subnet)[77])
     for cmd in (['add', 'table', 'ip', 'labin'],
@@ -242,7 +242,7 @@ def test_vxlan_from_outside_the_mesh_reaches_no_pod(mesh, router, ansible):
 @pytest.fixture(scope='module')
 def rebooted(mesh):
     """Reboot a1 (direct to a2, VXLAN to b1) for real; its state before and after, read from its kernel."""
-    a1, _, _ = a_pair(mesh)
+    a1 = a_pair(mesh)[0]
     before = assert_mesh_state(a1, mesh)
     boots = a1.host.reboot()
     after = node_state(a1)
@@ -297,7 +297,7 @@ def test_repair_timer_puts_back_entries_and_the_device(repairing, mesh):
     its routes with it); each time the timer's run brings everything back within the interval, no Ansible."""
     node = repairing
     want = assert_mesh_state(node, mesh)
-    mac, dst, _ = want['vxlan']['fdb'][0]
+    mac, dst = want['vxlan']['fdb'][0][:2]
     vtep = want['vxlan']['neigh'][-1][0]
     for damage in ([['bridge', 'fdb', 'del', mac, 'dev', DEV, 'dst', dst, 'self'],
                     ['ip', 'neigh', 'del', vtep, 'dev', DEV]],
