@@ -39,8 +39,10 @@ from ansible_collections.hostgw.network.plugins.module_utils import _node_vxlan
 from ansible_collections.hostgw.network.plugins.module_utils._mesh import MTU_MAX, MTU_MIN, find_uplink, member_routes
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     DEFAULT_METRIC,
+    KRoute,
     RouteChanges,
     RouteError,
+    WRoute,
     _metric as route_metric,
     after_lines,
     check_next_hops,
@@ -532,11 +534,17 @@ def _apply_routes(kernel, plan, result, policy):
     exactly (_netlink.Kernel.routes_apply). A refusal stops the run (CONVERGE), or (RESTORE) the rest of the phase is
     sent again so that every route gets its own outcome; next-hop objects that could not be made stop the routes."""
     nh = plan.nh
+    moves = [w for _old, w in plan.changes.move]
+    helpers = [WRoute(6, w.via + '/128', None, w.metric, None, w.oif, False) for w in moves]
     phases = (('add', plan.nh_add, plan.line_n, 'nexthops_added', 'nexthop'),
               ('replace', [w for _old, w in plan.changes.replace], plan.line_w, 'replaced', 'wanted'),
-              # IPv6 routes moving onto the VXLAN device (RouteChanges.move): the old route, then the new one
-              ('delete', [old for old, _w in plan.changes.move], plan.line_k, '_moved', 'kernel'),
-              ('add', [w for _old, w in plan.changes.move], plan.line_w, 'replaced', 'wanted'),
+              # IPv6 routes moving onto the VXLAN device (RouteChanges.move): the kernel checks an onlink gateway
+              # against the table, and the old route (on the uplink) covers it. A host route to the gateway on the
+              # device first, then the route replaced in place (never a moment without one), then the helper goes.
+              ('add', helpers, plan.line_w, '_moved', 'wanted'),
+              ('replace', moves, plan.line_w, 'replaced', 'wanted'),
+              ('delete', [KRoute(6, h.dest, None, h.oif, plan.proto, h.metric, 1) for h in helpers], plan.line_k,
+               '_moved', 'kernel'),
               ('add', plan.changes.add, plan.line_w, 'added', 'wanted'),
               ('delete', plan.changes.delete, plan.line_k, 'removed', 'kernel'),
               ('delete', plan.nh_delete, plan.line_n, 'nexthops_removed', 'nexthop'))

@@ -65,7 +65,7 @@ class RouteChanges:
         self.delete = []     # KRoute
         self.unchanged = 0
         self.skipped = []    # WRoute whose next hop is this host itself
-        self.move = []       # (KRoute old, WRoute new) that cannot be replaced in place: deleted, then added
+        self.move = []       # (KRoute old, WRoute new): IPv6 onto an onlink gateway the old route covers (see _node)
 
     @property
     def changed(self):
@@ -307,7 +307,8 @@ def diff_routes(wanted, existing, dev_index, proto=DEFAULT_PROTO, purge=True, co
         same_slot = [r for r in owned if r.metric == w.metric]
         if same_slot and w.family == 6 and w.onlink and same_slot[0].oif != w.oif:
             # IPv6 checks an onlink gateway against the table: the route being replaced (the peer's subnet via the
-            # uplink) holds the gateway, on another link, and the kernel refuses the replacement (EINVAL).
+            # uplink) holds the gateway, on another link, and the kernel refuses a plain replacement (EINVAL): the
+            # apply puts a host route to the gateway on the new link first (_node._apply_routes).
             changes.move.append((same_slot[0], w))
             changes.delete.extend(r for r in owned if r is not same_slot[0])
         elif same_slot:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -325,12 +326,24 @@ def test_dual_stack_pods_cross_segments_over_the_ipv4_underlay(run_module, lab):
         assert p.returncode == 0, '%s -> %s over IPv6: %s' % (src, dst, p.stdout + p.stderr)
     for name in sorted(NODES):
         assert converge(run_module, lab, name, members=members)['changed'] is False
-    # a2 becomes a /32 in the plan: a1 and a2 go encapsulated both ways. IPv6 cannot replace a route onto an onlink
-    # gateway that the old route covers: hostgw deletes and adds that one (IPv4 is replaced in place).
+    # a2 becomes a /32 in the plan: a1 and a2 go encapsulated both ways. IPv6 refuses a plain replacement onto an
+    # onlink gateway the old route covers; hostgw puts a host route to the gateway on the device first, so both
+    # families are replaced in place: a route monitor sees no deletion of either route (it would with delete + add).
     apart = dict(members, a2=dict(members['a2'], node_prefix=32))
-    res = converge(run_module, lab, 'a1', members=apart)
+    monitor = subprocess.Popen(['ip', '-n', a1.name, 'monitor', 'route'], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        res = converge(run_module, lab, 'a1', members=apart)
+        time.sleep(0.5)
+    finally:
+        monitor.terminate()
+        events = monitor.communicate(timeout=10)[0].splitlines()
     assert sorted(res['replaced']) == ['10.244.2.0/24 via 10.244.2.0 dev hostgw.1 proto 244 onlink',
                                        'fd00:244:2::/64 via fd00:244:2:: dev hostgw.1 proto 244 onlink']
+    assert [e for e in events if e.startswith('fd00:244:2::/64 via fd00:244:2:: dev hostgw.1')], events
+    assert not [e for e in events if e.startswith('Deleted') and ('/64' in e or '/24' in e)], events
+    assert [e for e in events if e.startswith('Deleted fd00:244:2:: dev hostgw.1')], events   # the /128 helper came and went
+    assert sorted(r['dst'] for r in a1.owned(6)) == ['fd00:244:2::/64', 'fd00:244:3::/64', 'fd00:244:4::/64']
     converge(run_module, lab, 'a2', members=apart)
     for family, dst in (('-4', '10.244.2.2'), ('-6', 'fd00:244:2::2')):
         p = lab.pods['a1'].exec('ping', family, '-c', '2', '-W', '2', '-i', '0.2', dst, check=False)

@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.hostgw.network.plugins.module_utils import _node
 
+from ansible_collections.hostgw.network.plugins.module_utils._routes import KAddr
 from ansible_collections.hostgw.network.tests.unit.plugins.module_utils.fake_kernel import VxlanKernel
 
 __metaclass__ = type  # pylint: disable=invalid-name
@@ -88,3 +89,51 @@ def test_a_foreign_route_on_an_encapsulated_destination_fails_before_the_device_
     with pytest.raises(_node.RouteError, match='hostgw does not own'):
         _node.routes(params(), k)
     assert not any(x['name'] == 'hostgw.1' for x in k.links_) and k.fdb_ == [] and k.neigh_ == []
+
+
+class V6OnlinkKernel(VxlanKernel):
+    """Refuses an IPv6 onlink route whose gateway the table routes over another link (EINVAL), as Linux does."""
+
+    def routes_apply(self, ops, oif=None, proto=None):
+        import ipaddress  # pylint: disable=import-outside-toplevel
+        from ansible_collections.hostgw.network.plugins.module_utils._netlink import BatchResult, NetlinkError  # pylint: disable=import-outside-toplevel
+        res = BatchResult()
+        for i, op in enumerate(ops):
+            r = op[1]
+            if op[0] != 'delete' and r.family == 6 and getattr(r, 'onlink', False):
+                cover = [x for x in self.routes_ if x.family == 6 and
+                         ipaddress.ip_address(r.via) in ipaddress.ip_network(x.dest)]
+                best = max(cover, key=lambda x: int(x.dest.split('/')[1]), default=None)
+                if best is not None and best.oif != r.oif:
+                    res.failed.append((i, NetlinkError(22)))
+                    return res
+            super(V6OnlinkKernel, self).routes_apply([op], oif, proto)
+            res.done.append(i)
+        return res
+
+
+def test_ipv6_route_moving_onto_the_device_is_replaced_in_place_through_a_helper_host_route():
+    """An IPv6 peer going from direct to encapsulated: a /128 to its VTEP on the device first, the route replaced in
+    place (never deleted), the helper removed; the result names the route as replaced and nothing else."""
+    k = V6OnlinkKernel()
+    k.addrs_.append(KAddr(2, 6, 'fd00:168::1', 64))
+    v6 = dict(me=dict(subnet6='fd00:244:1::/64', node_ip6='fd00:168::1'), near=dict(subnet6='fd00:244:2::/64',
+              node_ip6='fd00:168::2'), far=dict(subnet6='fd00:244:3::/64', node_ip6='fd00:168::3'))
+    members = dict((n, dict(m, **v6[n])) for n, m in MEMBERS.items())
+    _node.routes(params(members=members), k)
+    assert ('fd00:244:2::/64', 'fd00:168::2', 2) in [(r.dest, r.via, r.oif) for r in k.routes_]
+    k.calls = []
+    apart = dict(members, near=dict(members['near'], node_prefix=32))
+    res = _node.routes(params(members=apart), k)
+    dev = next(x for x in k.links_ if x['name'] == 'hostgw.1')['index']
+    assert ('fd00:244:2::/64', 'fd00:244:2::', dev) in [(r.dest, r.via, r.oif) for r in k.routes_]
+    routes = [c for c in k.calls if c[0] in ('add', 'replace', 'delete')]
+    assert ('add', 'fd00:244:2::/128') in routes and ('delete', 'fd00:244:2::/128') in routes
+    assert routes.index(('add', 'fd00:244:2::/128')) < routes.index(('replace', 'fd00:244:2::/64')) < \
+        routes.index(('delete', 'fd00:244:2::/128'))
+    assert ('delete', 'fd00:244:2::/64') not in routes
+    assert not [r for r in k.routes_ if r.dest.endswith('/128')]
+    assert sorted(res['replaced']) == ['10.244.2.0/24 via 10.244.2.0 dev hostgw.1 proto 244 onlink',
+                                       'fd00:244:2::/64 via fd00:244:2:: dev hostgw.1 proto 244 onlink']
+    assert res['removed'] == [] and res['added'] == []
+    assert _node.routes(params(members=apart), k)['changed'] is False
