@@ -6,7 +6,7 @@
 ``_node.routes`` (``cross_subnet: vxlan``) against ``bridge -batch`` plus ``ip -batch`` for the same entries, in the
 same run.
 
-    python bench/vxlan.py [--peers 1000] [--runs 5]
+    python bench/vxlan.py [--peers 1000] [--runs 5] [--nexthop-objects]
 
 One network namespace ``hgwv-<pid>`` with a veth pair (eth0 172.16.0.1/24, its peer end in the same namespace): every
 peer's node IP (10.200.x.y) is off that segment, so every peer is encapsulated. Nothing is sent to any peer (the
@@ -15,6 +15,8 @@ entries are made, no packet is). The namespace is deleted at the end, also on fa
 Timed: hostgw, the one ``_node.routes`` call (read, plan, device, FDB, neighbors, routes), what the module's ``run``
 is; iproute2, ``ip link add`` of the same device plus ``bridge -batch`` (FDB) and ``ip -batch`` (neighbors, routes),
 three processes, with the entries written out beforehand (not timed). Each run starts from a node without the device.
+With ``--nexthop-objects`` hostgw's routes go through one next-hop object per peer (``nexthop_objects: true``; the
+iproute2 side stays plain routes, for the comparison).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def main():
     ap.add_argument('--peers', type=int, default=1000)
     ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--python', default=os.path.join(REPO, '.venv', 'bin', 'python'))
+    ap.add_argument('--nexthop-objects', action='store_true')
     a = ap.parse_args()
     collections = os.path.join(REPO, '.cache', 'collections')
     sys.path.insert(0, collections)
@@ -97,7 +100,7 @@ def main():
         args = os.path.join(tmp, 'p.json')
         with open(args, 'w') as f:
             json.dump(dict(members=members(a.peers), uplink='eth0', node_ip='172.16.0.1', bridge=None, proto=244,
-                           metric=None, purge=True, state='present', nexthop_objects='false', cross_subnet='vxlan',
+                           metric=None, purge=True, state='present', nexthop_objects='true' if a.nexthop_objects else 'false', cross_subnet='vxlan',
                            vxlan=dict(name='hostgw.1', vni=1, port=8472)), f)
         fdb_in, rest_in = iproute2_inputs(a.peers)
         hostgw, iproute2, noop = [], [], []
@@ -118,8 +121,8 @@ def main():
             iproute2.append(time.perf_counter() - t)
             assert len(sh('ip', '-n', NS, 'route', 'show', 'proto', '244').splitlines()) == a.peers
             sh('ip', '-n', NS, 'link', 'del', 'hostgw.1')
-        print('%d encapsulated peers (FDB + neighbor + route each), median of %d runs, %s, kernel %s'
-              % (a.peers, a.runs, a.python, os.uname().release))
+        print('%d encapsulated peers (FDB + neighbor + route each), median of %d runs, %s, kernel %s%s'
+              % (a.peers, a.runs, a.python, os.uname().release, ', hostgw through next-hop objects' if a.nexthop_objects else ''))
         print('| | seconds |')
         print('|---|---|')
         print('| hostgw `_node.routes` (device, %d FDB, %d neighbor, %d route entries) | %.3f |' % (a.peers, a.peers, a.peers, median(hostgw)))

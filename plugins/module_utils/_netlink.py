@@ -550,8 +550,8 @@ class Kernel:
         rflags = 0
         if action != 'delete' and getattr(r, 'oif', None):
             # A route through the VXLAN device: its own link, and onlink (the peer's VTEP address is no address of
-            # any network on the device).
-            oif, rflags = r.oif, (_RTNH_F_ONLINK if r.onlink else 0)
+            # any network on the device); through a next-hop object the object carries both.
+            oif, rflags = r.oif, (_RTNH_F_ONLINK if r.onlink and not nhid else 0)
         dst, plen = r.dest.split('/')
         addr = socket.inet_pton(family, dst)
         attrs = [_ATTR.pack(4 + len(addr), _RTA_DST), addr]
@@ -582,7 +582,7 @@ class Kernel:
                          _ATTR_U32.pack(8, _NHA_OIF, n.oif)))
         flags = _NLM_F_REQUEST | _NLM_F_ACK | _NLM_F_CREATE | _NLM_F_EXCL
         return _HDR.pack(16 + _NHMSG.size + len(body), _RTM_NEWNEXTHOP, flags, seq, 0) + \
-            _NHMSG.pack(family, 0, n.proto, 0, 0) + body
+            _NHMSG.pack(family, 0, n.proto, 0, _RTNH_F_ONLINK if getattr(n, 'onlink', False) else 0) + body
 
     def nexthops(self):
         """Every kernel next-hop object as ``KNexthop``, or None when the kernel has none (before Linux 5.3)."""
@@ -603,7 +603,8 @@ class Kernel:
                         return None
                     return new_tuple(KNexthop, (vals[p_id], _VERSION.get(family),
                                                 ntop(family, vals[p_gw]) if p_gw and family in _VERSION else None,
-                                                vals[p_oif] if p_oif else None, vals[7], bool(p_group or p_blackhole)))
+                                                vals[p_oif] if p_oif else None, vals[7], bool(p_group or p_blackhole),
+                                                bool(vals[9] & _RTNH_F_ONLINK)))
             return self._decode_nexthop(data, off, end, layouts)
 
         try:
@@ -614,7 +615,7 @@ class Kernel:
             raise
 
     def _decode_nexthop(self, data, off, end, layouts=None):
-        family, _scope, proto, _res, _flags = _NHMSG.unpack_from(data, off + 16)
+        family, _scope, proto, _res, nh_flags = _NHMSG.unpack_from(data, off + 16)
         attrs = self._attrs(data, off + 16 + _NHMSG.size, end)
         if layouts is not None:
             seen, a = [], off + 16 + _NHMSG.size
@@ -632,7 +633,7 @@ class Kernel:
         return KNexthop(_U32.unpack_from(attrs[_NHA_ID])[0], _VERSION.get(family),
                         socket.inet_ntop(family, bytes(gw)) if gw is not None and family in _VERSION else None,
                         _U32.unpack_from(oif)[0] if oif is not None else None, proto,
-                        _NHA_GROUP in attrs or _NHA_BLACKHOLE in attrs)
+                        _NHA_GROUP in attrs or _NHA_BLACKHOLE in attrs, bool(nh_flags & _RTNH_F_ONLINK))
 
     def nexthops_apply(self, ops):
         """Create or delete next-hop objects: ``('add'|'delete', KNexthop)`` pairs; a ``BatchResult``."""

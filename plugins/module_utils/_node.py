@@ -536,12 +536,13 @@ def _apply_routes(kernel, plan, result, policy):
     nh = plan.nh
     moves = [w for _old, w in plan.changes.move]
     helpers = [WRoute(6, w.via + '/128', None, w.metric, None, w.oif, False) for w in moves]
-    phases = (('add', plan.nh_add, plan.line_n, 'nexthops_added', 'nexthop'),
+    # IPv6 routes moving onto the VXLAN device (RouteChanges.move): the kernel checks an onlink gateway against the
+    # table (for a route and for a next-hop object alike), and the old route (on the uplink) covers it. A host route
+    # to the gateway on the device goes first, then the objects, the route replaced in place (never a moment without
+    # one), and the helper is deleted.
+    phases = (('add', helpers, plan.line_w, '_moved', 'wanted'),
+              ('add', plan.nh_add, plan.line_n, 'nexthops_added', 'nexthop'),
               ('replace', [w for _old, w in plan.changes.replace], plan.line_w, 'replaced', 'wanted'),
-              # IPv6 routes moving onto the VXLAN device (RouteChanges.move): the kernel checks an onlink gateway
-              # against the table, and the old route (on the uplink) covers it. A host route to the gateway on the
-              # device first, then the route replaced in place (never a moment without one), then the helper goes.
-              ('add', helpers, plan.line_w, '_moved', 'wanted'),
               ('replace', moves, plan.line_w, 'replaced', 'wanted'),
               ('delete', [KRoute(6, h.dest, None, h.oif, plan.proto, h.metric, 1) for h in helpers], plan.line_k,
                '_moved', 'kernel'),

@@ -26,8 +26,10 @@ DEFAULT_METRIC = {4: 0, 6: 1024}
 # A route as read from the kernel (main table). dest is canonical 'net/len'; via may be None.
 KRoute = namedtuple('KRoute', 'family dest via oif proto metric rtype nhid')
 KRoute.__new__.__defaults__ = (None,)   # nhid: the kernel next-hop object the route uses, if any
-# A kernel next-hop object (Linux 5.3+): id, family, gateway, link index, protocol, whether it is a group.
-KNexthop = namedtuple('KNexthop', 'id family via oif proto group')
+# A kernel next-hop object (Linux 5.3+): id, family, gateway, link index, protocol, whether it is a group, and
+# whether the gateway is taken as on-link (RTNH_F_ONLINK: an object through the VXLAN device, to a peer's VTEP).
+KNexthop = namedtuple('KNexthop', 'id family via oif proto group onlink')
+KNexthop.__new__.__defaults__ = (False,)
 #: First id hostgw gives its next-hop objects (proto * 1,000,000: readable, far from ids tools count up from 1).
 NH_ID_STEP = 1000000
 # An address on a link: address text, prefix length, link index, family.
@@ -83,7 +85,7 @@ def route_line(family, dest, via, dev, proto, metric, nhid=None):
 def wanted_line(w, dev_name, proto, names=None, nhid=None):
     """``route_line`` of a wanted route: via the uplink ``dev_name``, or (``w.oif``) via its own link, onlink."""
     if w.oif:
-        return route_line(w.family, w.dest, w.via, (names or {}).get(w.oif, w.oif), proto, w.metric) + ' onlink'
+        return route_line(w.family, w.dest, w.via, (names or {}).get(w.oif, w.oif), proto, w.metric, nhid) + ' onlink'
     return route_line(w.family, w.dest, w.via, dev_name, proto, w.metric, nhid)
 
 
@@ -362,28 +364,29 @@ def plan_nexthops(keep, nexthops, dev_index, proto):
     """Next-hop objects for the wanted routes: ``(ids, add)``.
 
     ``ids``: ``{next hop: id}`` for every next hop of ``keep``; an owned object (protocol ``proto``) with that
-    gateway on ``dev_index`` is reused, else a new id is taken, the lowest free one from ``proto * NH_ID_STEP``
-    (never an id any object already has). ``add``: the ``KNexthop`` objects to create. Foreign objects are never
-    used or changed.
+    gateway on the route's link (``dev_index``, or the VXLAN device's for a route through it, onlink) is reused,
+    else a new id is taken, the lowest free one from ``proto * NH_ID_STEP`` (never an id any object already has).
+    ``add``: the ``KNexthop`` objects to create. Foreign objects are never used or changed.
     """
     taken = set(n.id for n in nexthops)
     owned = {}
     for n in nexthops:
-        if n.proto == proto and not n.group and n.oif == dev_index and n.via:
-            owned.setdefault(n.via, n.id)
+        if n.proto == proto and not n.group and n.via:
+            owned.setdefault((n.via, n.oif, bool(n.onlink)), n.id)
     ids, add = {}, []
     next_id = proto * NH_ID_STEP
     for w in keep:
-        if w.via in ids or w.oif:     # routes through the VXLAN device are plain onlink routes
+        if w.via in ids:
             continue
-        if w.via in owned:
-            ids[w.via] = owned[w.via]
+        key = (w.via, w.oif or dev_index, bool(w.onlink))
+        if key in owned:
+            ids[w.via] = owned[key]
             continue
         while next_id in taken:
             next_id += 1
         taken.add(next_id)
         ids[w.via] = next_id
-        add.append(KNexthop(next_id, w.family, w.via, dev_index, proto, False))
+        add.append(KNexthop(next_id, w.family, w.via, key[1], proto, False, key[2]))
     return ids, add
 
 
@@ -415,4 +418,5 @@ def plan_routes(keep, existing, nexthops, dev_index, proto, use_nh, purge=True, 
 
 
 def nexthop_line(n, names):
-    return 'id %d via %s dev %s proto %s' % (n.id, n.via, names.get(n.oif, n.oif), n.proto)
+    onlink = ' onlink' if getattr(n, 'onlink', False) else ''
+    return 'id %d via %s dev %s proto %s%s' % (n.id, n.via, names.get(n.oif, n.oif), n.proto, onlink)

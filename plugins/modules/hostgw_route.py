@@ -95,6 +95,8 @@ options:
         routes that refer to it (C(nhid N)); Linux 5.3 and later. The kernel checks a new route's next hop against every
         other next hop of the link, so plain routes cost superlinear time for big meshes (10,000 routes about 1.5 s);
         through objects the same mesh takes a fraction of that (C(docs/benchmarks.md)).
+      - With O(cross_subnet=vxlan) an encapsulated peer's routes go through objects too, one per family, on hostgw's
+        VXLAN device (C(ip nexthop add id N via VTEP dev hostgw.1 onlink proto 244)).
       - V(false) installs plain C(via) routes. V(auto) uses objects where the kernel has them.
       - Switching in either direction replaces the routes in place (no moment without a route), then deletes the owned
         objects no route uses any more. Objects carry O(proto) like the routes; foreign objects, and routes that use

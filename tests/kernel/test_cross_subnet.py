@@ -153,16 +153,21 @@ def test_direct_where_adjacent_vxlan_where_not(run_module, lab):
         assert again['changed'] is False and again['vxlan']['changes'] == [], (name, again['vxlan'], again['added'])
 
 
-def test_check_mode_and_diff_tell_the_truth(run_module, lab):
+@pytest.mark.parametrize('objects', [False, True], ids=['plain', 'nexthop-objects'])
+def test_check_mode_and_diff_tell_the_truth(run_module, lab, objects):
     a1 = lab.nodes['a1']
-    args = dict(members=lab.members, uplink='eth0', cross_subnet='vxlan', nexthop_objects=False)
+    args = dict(members=lab.members, uplink='eth0', cross_subnet='vxlan', nexthop_objects=objects)
     res = run_module(a1, 'hostgw_route', args, check_mode=True, diff=True)
     assert res['changed'] is True and a1.link('hostgw.1') is None and a1.owned() == []
     assert res['vxlan']['encapsulated'] == ['a4', 'b1']
-    assert '10.244.3.0/24 via 10.244.3.0 dev hostgw.1 proto 244 onlink' in res['added']
+    nhid = 'nhid 244000002 ' if objects else ''
+    assert '10.244.3.0/24 %svia 10.244.3.0 dev hostgw.1 proto 244 onlink' % nhid in res['added'], res['added']
     assert 'vxlan fdb 0e:68:0a:a8:01:01 dev hostgw.1 dst 10.168.1.1 self permanent' in res['diff']['after']
+    if objects:
+        assert 'id 244000002 via 10.244.3.0 dev hostgw.1 proto 244 onlink' in res['nexthops_added'], res
     real = run_module(a1, 'hostgw_route', args, diff=True)
     assert sorted(real['added']) == sorted(res['added']) and real['vxlan']['changes'] == res['vxlan']['changes']
+    assert real['nexthops_added'] == res['nexthops_added'] and real['diff']['after'] == res['diff']['after']
 
 
 def test_departed_peer_purged_and_device_gone_with_the_last_encapsulated_peer(run_module, lab):
@@ -216,22 +221,26 @@ def test_fail_mode_keeps_refusing_and_names_the_option(run_module, lab):
     assert 'not on-link' in res['msg'] and 'cross_subnet=vxlan' in res['msg'] and lab.nodes['a1'].owned() == []
 
 
-def test_boot_restore_rebuilds_device_entries_and_routes_and_repairs_drift(run_module, lab, tmp_path):
+@pytest.mark.parametrize('objects', [False, True], ids=['plain', 'nexthop-objects'])
+def test_boot_restore_rebuilds_device_entries_and_routes_and_repairs_drift(run_module, lab, tmp_path, objects):
     """The boot program (the vendored copy, no PYTHONPATH) replays what hostgw_route applied: after a "reboot" (the
-    device and the owned routes gone) and after drift (one FDB entry deleted), adding only."""
+    device, the owned routes and next-hop objects gone) and after drift (one FDB entry deleted), adding only."""
     a1 = lab.nodes['a1']
-    rt = converge(run_module, lab, 'a1')
-    converge(run_module, lab, 'b1')
+    rt = converge(run_module, lab, 'a1', nexthop_objects=objects)
+    converge(run_module, lab, 'b1', nexthop_objects=objects)
     assert rt['boot_state']['vxlan']['peers'] == [dict(host='a4', node_ip='10.168.2.4', subnet='10.244.4.0/24'),
                                                   dict(host='b1', node_ip='10.168.1.1', subnet='10.244.3.0/24')]
     res = run_module(a1, 'hostgw_restore', dict(state_dir=str(tmp_path / 'state'), routes=rt['boot_state']))
     python, prog, state = res['command']
-    want = routes_of(a1)
+    want, want_nh = routes_of(a1), _nexthops(a1)
+    assert bool(want_nh) == objects and all(r.get('nhid') for r in a1.owned()) == objects, (want_nh, a1.owned())
     a1.ip('link', 'del', 'hostgw.1')
+    a1.ip('nexthop', 'flush', 'proto', '244')     # (with the routes through them: iproute2 cannot flush those)
     a1.ip('route', 'flush', 'proto', '244')
     boot = a1.exec('env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', python, prog, state, check=False)
     assert boot.returncode == 0, boot.stdout + boot.stderr
     assert routes_of(a1) == want and a1.link('hostgw.1')['ifalias'] == 'hostgw: managed vxlan'
+    assert _nexthops(a1) == want_nh and all(r.get('nhid') for r in a1.owned()) == objects
     assert ping(lab, 'a1', 'b1')
     a1.exec('bridge', 'fdb', 'del', '0e:68:0a:a8:01:01', 'dev', 'hostgw.1', 'dst', '10.168.1.1')
     assert not ping(lab, 'a1', 'b1')
@@ -240,7 +249,7 @@ def test_boot_restore_rebuilds_device_entries_and_routes_and_repairs_drift(run_m
     assert ping(lab, 'a1', 'b1')
     again = a1.exec('env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', python, prog, state, check=False)
     assert again.returncode == 0 and 'fdb' not in again.stdout + again.stderr
-    assert converge(run_module, lab, 'a1')['changed'] is False
+    assert converge(run_module, lab, 'a1', nexthop_objects=objects)['changed'] is False
 
 
 def _pod_counter(lab, name, src):
@@ -352,3 +361,70 @@ def test_dual_stack_pods_cross_segments_over_the_ipv4_underlay(run_module, lab):
     assert sorted(back['replaced']) == ['10.244.2.0/24 via 10.168.0.2 dev eth0 proto 244',
                                         'fd00:244:2::/64 via fd00:168:a::2 dev eth0 proto 244']
     assert converge(run_module, lab, 'a1', members=members)['changed'] is False
+
+
+def _nexthops(node):
+    """hostgw's next-hop objects on ``node``: {gateway: (dev, onlink)}."""
+    return dict((n['gateway'], (n['dev'], 'onlink' in n.get('flags', []))) for n in node.ipj('nexthop', 'show')
+                if str(n.get('protocol')) == '244' and n.get('gateway'))
+
+
+def test_next_hop_objects_carry_the_encapsulated_routes_too(run_module, lab):
+    """With nexthop_objects, every peer's route goes through an object: direct peers via their node IP on the
+    uplink, encapsulated peers via their VTEP on the device, onlink, over both families. Switching the mode, a move
+    onto the device and back, and a deleted device are all converged with the routes replaced in place."""
+    members = {}
+    for name, m in lab.members.items():
+        seg, _cidr, i = NODES[name]
+        members[name] = dict(m, subnet6='fd00:244:%d::/64' % i, node_ip6='fd00:168:%s::%d' % (seg.lower(), i))
+    for name in sorted(NODES):
+        converge(run_module, lab, name, members=members)
+    a1 = lab.nodes['a1']
+    monitor = subprocess.Popen(['ip', '-n', a1.name, 'monitor', 'route'], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        for name in sorted(NODES):
+            res = converge(run_module, lab, name, members=members, nexthop_objects=True)
+            assert res['changed'] is True and res['removed'] == [], res
+        time.sleep(0.5)
+    finally:
+        monitor.terminate()
+        events = monitor.communicate(timeout=10)[0].splitlines()
+    assert not [e for e in events if e.startswith('Deleted')], events      # plain -> objects: replaced in place
+    assert _nexthops(a1) == {'10.168.0.2': ('eth0', False), 'fd00:168:a::2': ('eth0', False),
+                             '10.244.3.0': ('hostgw.1', True), 'fd00:244:3::': ('hostgw.1', True),
+                             '10.244.4.0': ('hostgw.1', True), 'fd00:244:4::': ('hostgw.1', True)}
+    assert all(r.get('nhid') for family in (4, 6) for r in a1.owned(family)), a1.owned(4) + a1.owned(6)
+    for src, dst in (('a1', 'b1'), ('b1', 'a1'), ('a1', 'a2'), ('a4', 'a1')):
+        i = NODES[dst][2]
+        for family, addr in (('-4', '10.244.%d.2' % i), ('-6', 'fd00:244:%d::2' % i)):
+            p = lab.pods[src].exec('ping', family, '-c', '2', '-W', '2', '-i', '0.2', addr, check=False)
+            assert p.returncode == 0, '%s -> %s (%s) through next-hop objects: %s' % (src, dst, family, p.stdout)
+    for name in sorted(NODES):
+        assert converge(run_module, lab, name, members=members, nexthop_objects=True)['changed'] is False
+    # a2 moves apart: its objects on the uplink go, new ones on the device (IPv6 through the helper route).
+    apart = dict(members, a2=dict(members['a2'], node_prefix=32))
+    res = converge(run_module, lab, 'a1', members=apart, nexthop_objects=True)
+    assert sorted(res['replaced']) == ['10.244.2.0/24 nhid %d via 10.244.2.0 dev hostgw.1 proto 244 onlink' % n
+                                       for n in [_nhid(a1, '10.244.2.0/24')]] + \
+        ['fd00:244:2::/64 nhid %d via fd00:244:2:: dev hostgw.1 proto 244 onlink' % _nhid(a1, 'fd00:244:2::/64', 6)]
+    assert len(res['nexthops_added']) == 2 and len(res['nexthops_removed']) == 2, res
+    assert _nexthops(a1)['fd00:244:2::'] == ('hostgw.1', True) and '10.168.0.2' not in _nexthops(a1)
+    converge(run_module, lab, 'a2', members=apart, nexthop_objects=True)
+    p = lab.pods['a1'].exec('ping', '-6', '-c', '2', '-W', '2', '-i', '0.2', 'fd00:244:2::2', check=False)
+    assert p.returncode == 0, p.stdout
+    assert converge(run_module, lab, 'a1', members=apart, nexthop_objects=True)['changed'] is False
+    # The device deleted under it (its objects and routes go with it): the next run makes all of it again.
+    a1.ip('link', 'delete', 'hostgw.1')
+    assert [r for r in a1.owned(4) if r['dev'] == 'hostgw.1'] == []
+    again = converge(run_module, lab, 'a1', members=apart, nexthop_objects=True)
+    assert again['changed'] is True and not again.get('failed') and len(again['added']) == 6, again
+    assert _nexthops(a1)['10.244.3.0'] == ('hostgw.1', True)
+    assert converge(run_module, lab, 'a1', members=apart, nexthop_objects=True)['changed'] is False
+    # And back to plain routes: replaced in place, every object of hostgw's gone.
+    back = converge(run_module, lab, 'a1', members=apart, nexthop_objects=False)
+    assert back['removed'] == [] and len(back['nexthops_removed']) == 6 and _nexthops(a1) == {}, back
+
+
+def _nhid(node, dst, family=4):
+    return [r for r in node.owned(family) if r['dst'] == dst][0]['nhid']

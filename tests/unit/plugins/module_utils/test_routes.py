@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     DEFAULT_PROTO,
     KAddr,
+    KNexthop,
     KRoute,
     RouteChanges,
     RouteError,
@@ -21,7 +22,9 @@ from ansible_collections.hostgw.network.plugins.module_utils._routes import (
     check_next_hops,
     diff_routes,
     owned_lines,
+    nexthop_line,
     parse_wanted,
+    plan_nexthops,
     route_line,
 )
 
@@ -496,3 +499,23 @@ def test_ipv6_route_moving_onto_an_onlink_gateway_is_deleted_then_added():
     back = diff_routes([WRoute(6, 'fd00:244:2::/64', 'fd00:168::2', 1024, 'a2')],
                        [KRoute(6, 'fd00:244:2::/64', 'fd00:244:2::', 9, 244, 1024, 1)], 2)
     assert back.move == [] and len(back.replace) == 1                    # off the device: replaced in place
+
+
+def test_next_hop_objects_through_the_vxlan_device_are_onlink_and_keyed_by_their_link():
+    """An encapsulated route's object is its VTEP on the device, onlink; an owned object with the same gateway on
+    another link (or without onlink) is not reused; one that matches is."""
+    keep = [WRoute(4, '10.244.2.0/24', '10.168.0.2', 0, 'near'),
+            WRoute(4, '10.244.3.0/24', '10.244.3.0', 0, 'far', 7, True),
+            WRoute(6, 'fd00:244:3::/64', 'fd00:244:3::', 1024, 'far', 7, True)]
+    ids, add = plan_nexthops(keep, [], 2, 244)
+    assert [(n.via, n.oif, n.onlink) for n in add] == [('10.168.0.2', 2, False), ('10.244.3.0', 7, True),
+                                                       ('fd00:244:3::', 7, True)]
+    assert sorted(ids.values()) == [244000000, 244000001, 244000002]
+    assert nexthop_line(add[1], {7: 'hostgw.1'}) == 'id 244000001 via 10.244.3.0 dev hostgw.1 proto 244 onlink'
+    kernel = [KNexthop(244000000, 4, '10.244.3.0', 2, 244, False),           # same gateway, on the uplink
+              KNexthop(244000001, 4, '10.244.3.0', 7, 244, False, True),     # the right one
+              KNexthop(244000002, 6, 'fd00:244:3::', 7, 244, False)]         # on the device, but not onlink
+    ids, add = plan_nexthops(keep, kernel, 2, 244)
+    assert ids['10.244.3.0'] == 244000001
+    assert [(n.id, n.via, n.oif, n.onlink) for n in add] == [(244000003, '10.168.0.2', 2, False),
+                                                             (244000004, 'fd00:244:3::', 7, True)]
