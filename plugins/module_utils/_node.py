@@ -192,7 +192,10 @@ def bridge(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
         raise BridgeError('mtu %d is out of range (%d-%d)' % (p['mtu'], MTU_MIN, MTU_MAX))
     link, addrs, actions = _plan_bridge(kernel, name, want, p['mtu'], p['state'], policy)
     after_link, after_addrs = apply_to_view(name, link, addrs, actions)
-    result = dict(changed=bool(actions), actions=[_line(a) for a in actions])
+    result = dict(changed=bool(actions), actions=[_line(a) for a in actions], mtu_kept_by=[])
+    if link is not None and any(a[0] == 'mtu' for a in actions):
+        # The links on the bridge (running pods' veths) keep their MTU until their pods are made again.
+        result['mtu_kept_by'] = sorted(x['name'] for x in kernel.links() if x.get('master') == link['index'])
     if policy.keep_going:
         result['failures'] = []
     if p['state'] == 'present':

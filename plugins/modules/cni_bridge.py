@@ -106,6 +106,15 @@ bridge:
       type: list
       elements: str
       sample: ['10.244.1.1/24']
+mtu_kept_by:
+  description:
+    - When the run changes the bridge's MTU, the links attached to the bridge at that moment (the running pods' veths,
+      as the CNI bridge plugin makes them): they and their pods keep the MTU they have until the pods are made again.
+      Empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: ['veth1a2b3c4d']
 actions:
   description: What was changed (or would be, in check mode), in order.
   returned: always

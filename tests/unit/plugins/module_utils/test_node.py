@@ -32,6 +32,20 @@ def test_bridge_create_then_noop():
     assert again['changed'] is False and again['actions'] == []
 
 
+def test_bridge_mtu_change_names_the_running_pods_that_keep_the_old_one():
+    k = FakeKernel()
+    _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=1500, state='present'), k)
+    bridge = next(x for x in k.links_ if x['name'] == 'cni0')
+    k.links_.append(dict(index=50, name='veth0a1b', kind='veth', mtu=1500, up=True, alias=None, master=bridge['index']))
+    k.links_.append(dict(index=51, name='other', kind='veth', mtu=1500, up=True, alias=None, master=None))
+    same = _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=1500, state='present'), k)
+    assert same['mtu_kept_by'] == [] and same['changed'] is False
+    check = _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=1450, state='present'), k, check_mode=True)
+    assert check['mtu_kept_by'] == ['veth0a1b']
+    res = _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=1450, state='present'), k)
+    assert res['changed'] is True and res['mtu_kept_by'] == ['veth0a1b']
+
+
 def test_bridge_check_mode_changes_nothing():
     k = FakeKernel()
     res = _node.bridge(dict(bridge='cni0', addresses=['10.244.1.1/24'], mtu=None, state='present'), k, check_mode=True,
