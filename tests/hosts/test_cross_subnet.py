@@ -331,3 +331,21 @@ def test_networkmanager_leaves_the_device_alone(mesh):
         fields = dict(line.split(':', 1) for line in out.splitlines() if ':' in line)
         state, reason = fields.get('GENERAL.STATE', ''), fields.get('GENERAL.REASON', '')
         assert state.startswith('10 ') and reason.startswith(REASON_USER + ' '), (host, state, reason)
+
+
+def test_a_pod_mtu_change_names_the_running_pods_that_keep_the_old_one(mesh, ansible):
+    """hostgw_mtu changed with pods running: the bridge takes the new MTU at once and the role names, per node, the
+    running pods' veths that keep the old one; the default comes back the same way."""
+    veths = {}
+    for node in mesh.values():
+        node.host.ensure_pod('p1')
+        veths[node.host.name] = sorted(x['ifname'] for x in node.host.jsn('ip', '-json', 'link', 'show', 'master', 'cni0'))
+        assert veths[node.host.name], node
+    for mtu, extra in ((1400, ['-e', '{"hostgw_mtu": 1400}']), (1450, [])):
+        proc = ansible('playbooks/site.yml', *extra)
+        assert all(c['failed'] == 0 for c in recap(proc.stdout).values()), proc.stdout[-3000:]
+        for node in mesh.values():
+            said = [line for line in proc.stdout.splitlines() if 'keep theirs until they are restarted' in line
+                    and 'MTU on %s is now %d' % (node.host.name, mtu) in line]
+            assert len(said) == 1 and all(v in said[0] for v in veths[node.host.name]), (node, said, proc.stdout[-3000:])
+            assert node.host.jsn('ip', '-json', 'link', 'show', 'dev', 'cni0')[0]['mtu'] == mtu, node

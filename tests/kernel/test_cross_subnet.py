@@ -314,15 +314,21 @@ def test_vxlan_from_outside_the_mesh_reaches_no_pod(run_module, lab, netns_facto
     assert attack() > 0, 'without the guard the intruder should get through: this test could not fail'
 
 
-def test_dual_stack_pods_cross_segments_over_the_ipv4_underlay(run_module, lab):
-    """IPv6 pod subnets follow the pair's decision: direct via the peer's IPv6 node IP on the segment, through the
-    same VXLAN device (IPv4 underlay) to the other segment, with the IPv6 VTEP address as the onlink next hop."""
+def dual_stack(run_module, lab):
+    """The lab's members with IPv6 pod subnets and node IPs, converged on every node (plain routes)."""
     members = {}
     for name, m in lab.members.items():
         seg, _cidr, i = NODES[name]
         members[name] = dict(m, subnet6='fd00:244:%d::/64' % i, node_ip6='fd00:168:%s::%d' % (seg.lower(), i))
     for name in sorted(NODES):
         converge(run_module, lab, name, members=members)
+    return members
+
+
+def test_dual_stack_pods_cross_segments_over_the_ipv4_underlay(run_module, lab):
+    """IPv6 pod subnets follow the pair's decision: direct via the peer's IPv6 node IP on the segment, through the
+    same VXLAN device (IPv4 underlay) to the other segment, with the IPv6 VTEP address as the onlink next hop."""
+    members = dual_stack(run_module, lab)
     a1 = lab.nodes['a1']
     v6 = sorted((r['dst'], r.get('gateway'), r['dev'], 'onlink' in r.get('flags', [])) for r in a1.owned(6))
     assert v6 == [('fd00:244:2::/64', 'fd00:168:a::2', 'eth0', False),
@@ -373,12 +379,7 @@ def test_next_hop_objects_carry_the_encapsulated_routes_too(run_module, lab):
     """With nexthop_objects, every peer's route goes through an object: direct peers via their node IP on the
     uplink, encapsulated peers via their VTEP on the device, onlink, over both families. Switching the mode, a move
     onto the device and back, and a deleted device are all converged with the routes replaced in place."""
-    members = {}
-    for name, m in lab.members.items():
-        seg, _cidr, i = NODES[name]
-        members[name] = dict(m, subnet6='fd00:244:%d::/64' % i, node_ip6='fd00:168:%s::%d' % (seg.lower(), i))
-    for name in sorted(NODES):
-        converge(run_module, lab, name, members=members)
+    members = dual_stack(run_module, lab)
     a1 = lab.nodes['a1']
     monitor = subprocess.Popen(['ip', '-n', a1.name, 'monitor', 'route'], stdout=subprocess.PIPE, text=True)
     try:
@@ -428,3 +429,39 @@ def test_next_hop_objects_carry_the_encapsulated_routes_too(run_module, lab):
 
 def _nhid(node, dst, family=4):
     return [r for r in node.owned(family) if r['dst'] == dst][0]['nhid']
+
+
+def test_ipv6_underlay_ipv6_only_pods(run_module, lab):
+    """An IPv6-only mesh (IPv6 node IPs and pod subnets): the pair decision on the IPv6 node networks, the device with
+    an IPv6 `local` and MTU uplink - 70, FDB entries to IPv6 remotes, the MAC from the IPv6 node IP, and pods that
+    reach each other across the router, whose UDP 8472 counter grows (IPv6 packets)."""
+    lab.router.sysctl('net.ipv6.conf.all.forwarding', 1)
+    for seg in ('a', 'b'):
+        lab.router.ip('addr', 'add', 'fd00:168:%s::254/64' % seg, 'dev', 'eth%s' % seg.upper(), 'nodad')
+    members = {}
+    for name, (seg, _cidr, i) in NODES.items():
+        other = 'b' if seg == 'A' else 'a'
+        lab.nodes[name].ip('route', 'add', 'fd00:168:%s::/64' % other, 'via', 'fd00:168:%s::254' % seg.lower())
+        members[name] = dict(subnet='fd00:244:%d::/64' % i, node_ip='fd00:168:%s::%d' % (seg.lower(), i),
+                             node_prefix=64)
+    results = dict((name, converge(run_module, lab, name, members=members)) for name in sorted(NODES))
+    a1, b1 = lab.nodes['a1'], lab.nodes['b1']
+    assert results['a1']['vxlan']['direct'] == ['a2', 'a4'] and results['a1']['vxlan']['encapsulated'] == ['b1']
+    assert results['b1']['vxlan']['encapsulated'] == ['a1', 'a2', 'a4']
+    info = a1.link('hostgw.1')['linkinfo']['info_data']
+    assert info.get('local6', info.get('local')) == 'fd00:168:a::1', info
+    assert a1.link('hostgw.1')['mtu'] == a1.link('eth0')['mtu'] - 70
+    fdb = json.loads(sh('ip', 'netns', 'exec', a1.name, 'bridge', '-j', 'fdb', 'show', 'dev', 'hostgw.1').stdout)
+    assert [(e['mac'], e['dst']) for e in fdb if e.get('dst')] == [(b1.link('hostgw.1')['address'], 'fd00:168:b::3')]
+    assert sorted((r['dst'], r.get('gateway'), r['dev']) for r in a1.owned(6)) == [
+        ('fd00:244:2::/64', 'fd00:168:a::2', 'eth0'), ('fd00:244:3::/64', 'fd00:244:3::', 'hostgw.1'),
+        ('fd00:244:4::/64', 'fd00:168:a::4', 'eth0')]
+    before = lab.vxlan_packets()
+    for src, dst in (('a1', 'a2'), ('a1', 'b1'), ('b1', 'a4')):
+        i = NODES[dst][2]
+        p = lab.pods[src].exec('ping', '-6', '-c', '2', '-W', '2', '-i', '0.2', '-s', '1300', 'fd00:244:%d::2' % i,
+                               check=False)
+        assert p.returncode == 0, '%s -> %s over the IPv6 underlay: %s' % (src, dst, p.stdout + p.stderr)
+    assert lab.vxlan_packets() >= before + 8
+    for name in sorted(NODES):
+        assert converge(run_module, lab, name, members=members)['changed'] is False
