@@ -109,8 +109,8 @@ bridge:
 mtu_kept_by:
   description:
     - When the run changes the bridge's MTU, the links attached to the bridge at that moment (the running pods' veths,
-      as the CNI bridge plugin makes them): they and their pods keep the MTU they have until the pods are made again.
-      Empty otherwise.
+      as the CNI bridge plugin makes them). They and their pods keep the MTU they have until the pods are made again.
+    - Empty otherwise.
   returned: always
   type: list
   elements: str
