@@ -295,16 +295,14 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     the device and its FDB and neighbor entries are made before the routes that need them, and what no peer needs any
     more is removed after the routes. Otherwise (and for the routes themselves) see ``plain_routes``."""
     mode, opts = _node_vxlan.mode_of(p)
-    if p['state'] == 'absent':
-        result = plain_routes(p, kernel, check_mode, diff, policy)
-        return _remove_devices(kernel, result, opts['name'], check_mode, diff, policy)
-    if mode == 'fail' and not p.get('vxlan_state'):
-        result = plain_routes(p, kernel, check_mode, diff, policy)
-        if not p.get('purge', True):
+    if p['state'] == 'absent' or (mode == 'fail' and not p.get('vxlan_state')):
+        seen = []       # the links the route run read (route changes leave links as they are): no second dump
+        result = plain_routes(p, kernel, check_mode, diff, policy, seen_links=seen)
+        if p['state'] != 'absent' and not p.get('purge', True):
             return result      # routes through the device may remain: so does the device
-        # Switched back from vxlan: the owned routes through hostgw's device are gone (replaced or purged), and the
-        # device goes too (the role's firewall no longer guards its port).
-        return _remove_devices(kernel, result, opts['name'], check_mode, diff, policy)
+        # Teardown, or switched back from vxlan: the owned routes through hostgw's device are gone (replaced or
+        # purged), and the device goes too (the role's firewall no longer guards its port).
+        return _remove_devices(kernel, result, opts['name'], check_mode, diff, policy, seen[-1] if seen else None)
     links, addrs = kernel.links(), kernel.addrs()
     dev_index, _dev_name = find_dev(links, addrs, p['uplink'], p['node_ip'])
     conflicts = [] if policy.keep_going else None
@@ -358,12 +356,14 @@ def routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     return result
 
 
-def _remove_devices(kernel, result, name, check_mode, diff, policy):
+def _remove_devices(kernel, result, name, check_mode, diff, policy, links=None):
     """hostgw's VXLAN device ``name`` goes after the routes (its FDB and neighbor entries with it): at teardown, and
-    when the node no longer uses it. Only a VXLAN link of that name with hostgw's mark."""
+    when the node no longer uses it. Only a VXLAN link of that name with hostgw's mark. ``links``: the kernel's links
+    as just read (else they are read)."""
     if not policy.delete:
         return result
-    link = next((x for x in _node_vxlan.owned_devices(kernel.links()) if x['name'] == name), None)
+    link = next((x for x in _node_vxlan.owned_devices(kernel.links() if links is None else links)
+                 if x['name'] == name), None)
     if link is None:
         return result
     if not check_mode:
@@ -379,7 +379,7 @@ def _remove_devices(kernel, result, name, check_mode, diff, policy):
     return result
 
 
-def plain_routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
+def plain_routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE, seen_links=None):
     """What hostgw_route does (``policy`` CONVERGE) and the boot program (RESTORE); ``p``: hostgw_route's parameters.
 
     Raises ``RouteError`` (bad input, unsafe change). Under CONVERGE a refusal by the kernel raises ``NodeError``
@@ -387,11 +387,12 @@ def plain_routes(p, kernel, check_mode=False, diff=False, policy=CONVERGE):
     a wanted destination in ``conflicts`` and every off-link next hop in ``errors``, and the rest is still made.
 
     When every refusal is EEXIST (another run made the same route or next hop meanwhile), the kernel is read and
-    the changes planned again, a few times at most; what each attempt made is reported."""
+    the changes planned again, a few times at most; what each attempt made is reported. ``seen_links``: a list that
+    gets the links each attempt read (for a caller that needs them after the routes)."""
     before = None
     for attempt in range(RACE_RETRIES + 1):
         with _no_cyclic_gc():
-            result = _carry(before, _routes_once(p, kernel, check_mode, diff, policy))
+            result = _carry(before, _routes_once(p, kernel, check_mode, diff, policy, seen_links))
         failures = result.get('failures')
         if not failures:
             if not policy.keep_going:
@@ -442,8 +443,10 @@ class _RoutePlan:
         return nexthop_line(n, self.read.names)
 
 
-def _routes_once(p, kernel, check_mode, diff, policy):
+def _routes_once(p, kernel, check_mode, diff, policy, seen_links=None):
     read = _Read(kernel, p['state'] != 'absent')
+    if seen_links is not None:
+        seen_links.append(read.links)
     result = dict(changed=False, added=[], replaced=[], removed=[], unchanged=0, own_subnets=[], proto=p['proto'],
                   nexthops_added=[], nexthops_removed=[], failures=[])
     if p['state'] == 'absent':

@@ -137,3 +137,23 @@ def test_ipv6_route_moving_onto_the_device_is_replaced_in_place_through_a_helper
                                        'fd00:244:2::/64 via fd00:244:2:: dev hostgw.1 proto 244 onlink']
     assert res['removed'] == [] and res['added'] == []
     assert _node.routes(params(members=apart), k)['changed'] is False
+
+
+def test_fail_mode_reads_the_links_once_per_run():
+    """The default mode costs what it cost before cross_subnet existed: one links dump, the route run's."""
+    class Counting(VxlanKernel):
+        dumps = 0
+
+        def links(self):
+            Counting.dumps += 1
+            return super(Counting, self).links()
+
+    k = Counting()
+    near = dict((n, m) for n, m in MEMBERS.items() if n != 'far')
+    _node.routes(params(members=near, cross_subnet='fail'), k)
+    Counting.dumps = 0
+    assert _node.routes(params(members=near, cross_subnet='fail'), k)['changed'] is False
+    assert Counting.dumps == 1
+    _node.routes(params(), k)                                   # vxlan: the device is made
+    res = _node.routes(params(members=near, cross_subnet='fail'), k)
+    assert res['vxlan']['changes'] == ['delete hostgw.1'] and not any(x['name'] == 'hostgw.1' for x in k.links_)
