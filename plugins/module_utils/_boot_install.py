@@ -31,6 +31,7 @@ STUB = '''#!/usr/bin/env python3
 import os
 import sys
 
+sys.dont_write_bytecode = True   # no __pycache__ beside the code: the state directory holds what the manifest records
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'lib'))
 from ansible_collections.hostgw.network.plugins.module_utils._boot_program import main  # noqa: E402
 

@@ -129,13 +129,27 @@ def record(module, manifest, files, dirs, forget=()):
 
 
 def plan_removal(manifest, paths):
-    """What teardown removes: (files present, directories hostgw created, deepest first)."""
+    """What teardown removes: (files present, directories hostgw created, deepest first). With them the bytecode
+    Python left of hostgw's own ``.py`` files (``__pycache__/<name>.*.pyc`` beside a recorded ``<name>.py``: the boot
+    program of releases before it stopped writing any), and that ``__pycache__`` when nothing else is in it."""
     recorded = read_manifest(manifest) if manifest else {'files': [], 'dirs': []}
     files = []
     for p in list(paths) + recorded['files'] + ([manifest] if manifest else []):
         if p not in files and os.path.lexists(p) and not os.path.isdir(p):
             files.append(p)
-    dirs = sorted(set(recorded['dirs']), key=lambda d: (-d.count(os.sep), d))
+    ours_py = set(p for p in recorded['files'] if p.endswith('.py'))
+    caches = []
+    for d in sorted(set(os.path.dirname(p) for p in ours_py)):
+        cache = os.path.join(d, '__pycache__')
+        if not os.path.isdir(cache) or os.path.islink(cache):
+            continue
+        caches.append(cache)
+        for name in sorted(os.listdir(cache)):
+            path = os.path.join(cache, name)
+            if name.endswith('.pyc') and os.path.join(d, name.split('.', 1)[0] + '.py') in ours_py \
+                    and not os.path.isdir(path):
+                files.append(path)
+    dirs = sorted(set(recorded['dirs']) | set(caches), key=lambda d: (-d.count(os.sep), d))
     return files, dirs
 
 

@@ -283,7 +283,7 @@ def test_check_mode_after_the_reboot_reports_nothing_changed(rebooted, hosts, an
         assert c['changed'] == 0 and c['failed'] == 0 and c['unreachable'] == 0, (name, c, proc.stdout[-3000:])
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def repairing(mesh, ansible):
     proc = ansible('playbooks/site.yml', '-e', 'hostgw_repair_interval=%ds' % INTERVAL)
     assert all(c['failed'] == 0 for c in recap(proc.stdout).values()), proc.stdout[-3000:]
@@ -349,3 +349,37 @@ def test_a_pod_mtu_change_names_the_running_pods_that_keep_the_old_one(mesh, ans
                     and 'MTU on %s is now %d' % (node.host.name, mtu) in line]
             assert len(said) == 1 and all(v in said[0] for v in veths[node.host.name]), (node, said, proc.stdout[-3000:])
             assert node.host.jsn('ip', '-json', 'link', 'show', 'dev', 'cni0')[0]['mtu'] == mtu, node
+
+
+def test_teardown_removes_the_device_entries_routes_rules_and_files_and_nothing_else(mesh, ansible):
+    """The last test (the lab is destroyed next): playbooks/teardown.yml over SSH. Gone from every node: hostgw.1 with
+    its FDB and neighbor entries, every route and next-hop object of protocol 244, cni0, hostgw's nftables tables,
+    its files and units. Kept: the lab's own underlay route and unit, and a foreign link planted on b1."""
+    b1 = a_pair(mesh)[2]
+    b1.host.sh('ip', 'link', 'add', 'lab-foreign0', 'type', 'bridge')
+    underlay = {n.host.name: [r for r in n.host.jsn('ip', '-json', 'route', 'show', 'table', 'main')
+                              if r.get('gateway', '').endswith('.253')] for n in mesh.values()}
+    assert all(underlay.values()), underlay
+    proc = ansible('playbooks/teardown.yml')
+    assert all(c['failed'] == 0 for c in recap(proc.stdout).values()), proc.stdout[-3000:]
+    for node in mesh.values():
+        host = node.host
+        left = []
+        if vxlan_state(host) is not None:
+            left.append('%s: %s' % (DEV, vxlan_state(host)))
+        left += ['route %s' % (r,) for r in host.owned_routes()]
+        left += ['route6 %s' % r['dst'] for r in host.jsn('ip', '-json', '-6', 'route', 'show', 'proto', '244')]
+        left += ['nexthop %s' % n['id'] for n in host.jsn('ip', '-json', 'nexthop', 'show')
+                 if str(n.get('protocol')) == '244']
+        if host.sh('ip', 'link', 'show', 'dev', 'cni0', check=False).returncode == 0:
+            left.append('cni0')
+        left += host.firewall()
+        files = host.sh('sh', '-c', 'find /etc/hostgw -type f 2>/dev/null; ls -d /etc/cni/net.d/10-hostgw.conflist '
+                        '/etc/systemd/system/hostgw-* /etc/sysctl.d/*hostgw* /etc/NetworkManager/conf.d/90-hostgw.conf '
+                        '2>/dev/null', check=False).stdout.split()
+        left += ['file %s' % f for f in files]
+        assert left == [], (host, left)
+        still = [r for r in host.jsn('ip', '-json', 'route', 'show', 'table', 'main') if r.get('gateway', '').endswith('.253')]
+        assert still == underlay[host.name], (host, still)
+        assert host.out('systemctl', 'is-enabled', 'lab-underlay-route.service') == 'enabled'
+    assert b1.host.sh('ip', 'link', 'show', 'dev', 'lab-foreign0', check=False).returncode == 0

@@ -40,6 +40,29 @@ def test_files_manifest_teardown_keeps_foreign_files_and_dirs(tmp_path):
     assert not os.path.exists(str(tmp_path / 'cni'))                          # created by hostgw and now empty
 
 
+def test_teardown_removes_the_bytecode_of_our_own_code_and_nothing_else_there(tmp_path):
+    """Python's __pycache__ beside the boot program's vendored code (written by runs of releases that did not stop
+    it): the .pyc of our own modules go with them; another file in that __pycache__ stays, and so does the dir."""
+    lib = tmp_path / 'hostgw' / 'restore' / 'lib'
+    manifest = str(tmp_path / 'hostgw' / 'manifest.json')
+    items = [dict(path=str(lib / '_node.py'), content='x = 1\n', mode='0644'),
+             dict(path=str(lib / '_routes.py'), content='y = 2\n', mode='0644')]
+    _files.sync(FakeModule(), items, manifest)
+    cache = lib / '__pycache__'
+    cache.mkdir()
+    for name in ('_node.cpython-311.pyc', '_routes.cpython-313.pyc'):
+        (cache / name).write_bytes(b'pyc')
+    changed, _diffs, kept = _files.sync(FakeModule(), [], manifest, present=False)
+    assert not os.path.exists(str(tmp_path / 'hostgw')), (changed, kept)     # everything ours, so all of it went
+    _files.sync(FakeModule(), items, manifest)
+    cache.mkdir()
+    (cache / '_node.cpython-311.pyc').write_bytes(b'pyc')
+    (cache / 'someone_else.cpython-311.pyc').write_bytes(b'pyc')               # not the bytecode of a file of ours
+    changed, _diffs, kept = _files.sync(FakeModule(), [], manifest, present=False)
+    assert sorted(os.listdir(str(cache))) == ['someone_else.cpython-311.pyc']
+    assert kept[0] == '%s (holds files hostgw did not write)' % cache
+
+
 def test_files_refuse_relative_paths_and_directories(tmp_path):
     with pytest.raises(_files.FilesError):
         _files.sync(FakeModule(), [dict(path='relative', content='x')], None)
