@@ -23,6 +23,8 @@ import yaml
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 PROTO = '244'
+#: NM_DEVICE_STATE_REASON_UNMANAGED_USER_SETTINGS: unmanaged by "unmanaged-devices" of a keyfile (hostgw's drop-in).
+NM_REASON_USER = '76'
 
 
 def run(argv, check=True, timeout=180, **kw):
@@ -123,6 +125,12 @@ class Host:
 
     def has(self, command):
         return self.sh('sh', '-c', 'command -v %s' % command, check=False).returncode == 0
+
+    def nm_state(self, dev):
+        """(state, reason) of ``dev`` as NetworkManager sees it, e.g. ('10 (unmanaged)', '76 (...)')."""
+        out = self.out('nmcli', '-t', '-f', 'GENERAL.STATE,GENERAL.REASON', 'device', 'show', dev)
+        fields = dict(line.split(':', 1) for line in out.splitlines() if ':' in line)
+        return fields.get('GENERAL.STATE', ''), fields.get('GENERAL.REASON', '')
 
     def firewall(self):
         """hostgw's firewall state, counters stripped: iptables lines naming HOSTGW where iptables exists,

@@ -23,11 +23,10 @@ import time
 
 import pytest
 
-from conftest import recap, wait_for
+from conftest import NM_REASON_USER, recap, wait_for
 
 DEV = 'hostgw.1'
 PORT = 8472
-REASON_USER = '76'   # NM_DEVICE_STATE_REASON_UNMANAGED_USER_SETTINGS
 INTERVAL = 10
 
 
@@ -327,10 +326,8 @@ def test_networkmanager_leaves_the_device_alone(mesh):
     for node in mesh.values():
         host = node.host
         assert host.out('systemctl', 'is-active', 'NetworkManager') == 'active', host
-        out = host.out('nmcli', '-t', '-f', 'GENERAL.STATE,GENERAL.REASON', 'device', 'show', DEV)
-        fields = dict(line.split(':', 1) for line in out.splitlines() if ':' in line)
-        state, reason = fields.get('GENERAL.STATE', ''), fields.get('GENERAL.REASON', '')
-        assert state.startswith('10 ') and reason.startswith(REASON_USER + ' '), (host, state, reason)
+        state, reason = host.nm_state(DEV)
+        assert state.startswith('10 ') and reason.startswith(NM_REASON_USER + ' '), (host, state, reason)
 
 
 def test_a_pod_mtu_change_names_the_running_pods_that_keep_the_old_one(mesh, ansible):

@@ -10,21 +10,13 @@ takes cni0 over; the role's next run puts the drop-in back and cni0 is unmanaged
 
 import pytest
 
-from conftest import recap, wait_for
+from conftest import NM_REASON_USER, recap, wait_for
 
 DROPIN = '/etc/NetworkManager/conf.d/90-hostgw.conf'
-REASON_USER = '76'   # NM_DEVICE_STATE_REASON_UNMANAGED_USER_SETTINGS: "unmanaged-devices" of keyfile
 
 
 def nm_installed(host):
     return host.has('NetworkManager')
-
-
-def device_state(host, dev):
-    """(state, reason) of ``dev`` as NetworkManager sees it, e.g. ('10 (unmanaged)', '76 (...)')."""
-    out = host.out('nmcli', '-t', '-f', 'GENERAL.STATE,GENERAL.REASON', 'device', 'show', dev)
-    fields = dict(line.split(':', 1) for line in out.splitlines() if ':' in line)
-    return fields.get('GENERAL.STATE', ''), fields.get('GENERAL.REASON', '')
 
 
 def pod_veths(host):
@@ -60,8 +52,8 @@ def test_bridge_and_pod_veths_are_unmanaged(nm_hosts):
         veths = pod_veths(h)
         assert veths, '%s: no pod attached to cni0' % h
         for dev in ['cni0'] + veths:
-            state, reason = device_state(h, dev)
-            assert state.startswith('10 ') and reason.startswith(REASON_USER + ' '), (h, dev, state, reason)
+            state, reason = h.nm_state(dev)
+            assert state.startswith('10 ') and reason.startswith(NM_REASON_USER + ' '), (h, dev, state, reason)
 
 
 def test_networkmanager_restart_keeps_the_gateway_and_pods_talk(nm_hosts, hosts):
@@ -72,7 +64,7 @@ def test_networkmanager_restart_keeps_the_gateway_and_pods_talk(nm_hosts, hosts)
     assert before, host
     host.sh('systemctl', 'restart', 'NetworkManager')
     assert wait_for(lambda: host.sh('nmcli', '-t', 'general', 'status', check=False).returncode == 0, timeout=30)
-    assert device_state(host, 'cni0')[0].startswith('10 '), device_state(host, 'cni0')
+    assert host.nm_state('cni0')[0].startswith('10 '), host.nm_state('cni0')
     assert host.bridge_addrs() == before
     ip = host.ensure_pod('p1')
     for peer in hosts:
@@ -90,18 +82,18 @@ def test_without_the_dropin_networkmanager_takes_the_bridge_and_the_role_gives_i
     host.sh('rm', '-f', DROPIN)
     host.sh('systemctl', 'reload', 'NetworkManager')
     # The control: without the drop-in NetworkManager manages cni0 (the state in which it strips addresses).
-    taken = wait_for(lambda: not device_state(host, 'cni0')[0].startswith('10 '), timeout=20, step=0.5)
+    taken = wait_for(lambda: not host.nm_state('cni0')[0].startswith('10 '), timeout=20, step=0.5)
     assert taken, 'NetworkManager did not take cni0 without the drop-in: this test proves nothing (%s)' % (
-        device_state(host, 'cni0'),)
+        host.nm_state('cni0'),)
     print('without the drop-in: cni0 %s, addresses %s, ports %s (before: %s, %s)' % (
-        device_state(host, 'cni0')[0], host.bridge_addrs(), pod_veths(host), before, ports_before))
+        host.nm_state('cni0')[0], host.bridge_addrs(), pod_veths(host), before, ports_before))
     proc = ansible('playbooks/site.yml', '--limit', host.name)
     counts = recap(proc.stdout)
     assert counts[host.name]['failed'] == 0 and counts[host.name]['changed'] > 0, proc.stdout[-3000:]
     assert 'interface-name:cni0' in host.out('cat', DROPIN)
-    back = wait_for(lambda: device_state(host, 'cni0')[0].startswith('10 '), timeout=20, step=0.5)
-    assert back, device_state(host, 'cni0')
-    assert device_state(host, 'cni0')[1].startswith(REASON_USER + ' ')
+    back = wait_for(lambda: host.nm_state('cni0')[0].startswith('10 '), timeout=20, step=0.5)
+    assert back, host.nm_state('cni0')
+    assert host.nm_state('cni0')[1].startswith(NM_REASON_USER + ' ')
     assert host.bridge_addrs() == before
     # What NetworkManager did to the pods' veths meanwhile is the CNI plugin's to repair (kubelet recreates such
     # sandboxes): recreate the host's test pod as kubelet would, and the node is whole again for new pods.
